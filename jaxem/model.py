@@ -1,0 +1,150 @@
+"""Models: a user-written complete-data log joint over enumerable discrete latents.
+
+Every model the engine fits exposes the same three pieces, so mixtures, the
+built-in families and (later) Markov chains share one E-step, one M-step and
+one fit driver:
+
+* ``log_potentials(params, unit)`` - a pytree of log-potentials for ONE unit of
+  data (one observation for a mixture). It is linear in the complete-data
+  log joint: ``log p(x, z) = <indicators(z), potentials>``.
+* ``log_partition(potentials, unit)`` - ``log p(x)``, the log-sum-exp of the
+  potentials over all latent configurations.
+* the posterior marginals are ``grad(log_partition)``: the expected indicators.
+
+For a mixture the potentials are the table ``log p(x, z)`` over every ``z``,
+the partition is one ``logsumexp`` and its gradient is the responsibilities.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["Model"]
+
+
+def _normalise_num_states(num_states) -> tuple[int, ...]:
+    """Returns num_states as a tuple of ints >= 1, or raises naming the argument."""
+    if isinstance(num_states, bool):
+        raise TypeError(f"num_states must be an int >= 1 or a tuple of such ints; got {num_states!r}.")
+    if isinstance(num_states, int) or (hasattr(num_states, "__index__") and not isinstance(num_states, tuple)):
+        sizes = (int(num_states),)
+    elif isinstance(num_states, (tuple, list)) and len(num_states) > 0:
+        sizes = tuple(num_states)
+        for size in sizes:
+            if isinstance(size, bool) or not isinstance(size, int):
+                raise TypeError(
+                    f"num_states must be an int >= 1 or a tuple of such ints; got {num_states!r} "
+                    f"(entry {size!r} is not an int)."
+                )
+    else:
+        raise TypeError(f"num_states must be an int >= 1 or a non-empty tuple of such ints; got {num_states!r}.")
+    if any(size < 1 for size in sizes):
+        raise ValueError(f"num_states must be >= 1 in every entry; got {num_states!r}.")
+    return sizes
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Model:
+    """A latent-variable model given by its complete-data log joint.
+
+    Args:
+      log_joint: ``log_joint(params, x, z) -> scalar``: ``log p(x, z; params)``
+        for ONE observation ``x`` (one slice of the data pytree along its
+        leading axis) and ONE latent value ``z`` (an int32 scalar, or a tuple
+        of int32 scalars when ``num_states`` is a tuple). May return ``-inf``
+        for impossible pairs.
+      num_states: ``K``, or ``(K1, K2, ...)`` for several discrete latents
+        enumerated jointly.
+      init: ``init(key, data) -> params`` for ONE restart. Optional if every
+        fit passes ``init_params``.
+      constraints: a pytree prefix of the params holding
+        :mod:`jaxem.constraints` objects (default ``real``). When params are a
+        dict, top-level keys left out are ``real``.
+      m_step: closed-form updates. Either a dict ``{name: update}`` where
+        ``update(data, responsibilities, weights, params)`` returns the new
+        value of ``params[name]`` (updates run in the dict's order and each
+        sees the params with the earlier updates applied), or one function
+        with the same signature returning a (partial) params dict. Parameters
+        without an update are set by gradient ascent on Q.
+      log_prior: ``log_prior(params) -> scalar``; makes the fit MAP-EM.
+
+    Example:
+      >>> def log_joint(params, x, z):
+      ...     return jnp.log(params["weights"][z]) + jax.scipy.stats.norm.logpdf(
+      ...         x, params["means"][z], params["scales"][z])
+      >>> model = jaxem.Model(log_joint, num_states=2, init=init,
+      ...     constraints={"weights": jaxem.constraints.simplex,
+      ...                  "scales": jaxem.constraints.positive})
+    """
+
+    log_joint: Callable[..., Any]
+    num_states: Any
+    init: Callable[..., Any] | None = None
+    constraints: Any = None
+    m_step: Any = None
+    log_prior: Callable[..., Any] | None = None
+
+    def __post_init__(self):
+        if not callable(self.log_joint):
+            raise TypeError(f"log_joint must be callable (params, x, z) -> scalar; got {self.log_joint!r}.")
+        _normalise_num_states(self.num_states)
+        if self.init is not None and not callable(self.init):
+            raise TypeError(f"init must be callable (key, data) -> params or None; got {self.init!r}.")
+        if self.log_prior is not None and not callable(self.log_prior):
+            raise TypeError(f"log_prior must be callable (params) -> scalar or None; got {self.log_prior!r}.")
+        if self.m_step is not None and not callable(self.m_step):
+            if not isinstance(self.m_step, dict):
+                raise TypeError(
+                    "m_step must be None, a dict {parameter name: update function} or one function "
+                    f"returning a params dict; got {type(self.m_step).__name__}."
+                )
+            for name, update in self.m_step.items():
+                if not callable(update):
+                    raise TypeError(f"m_step[{name!r}] must be callable (data, responsibilities, weights, params); got {update!r}.")
+
+    # ------------------------------------------------------------------ engine protocol
+    @property
+    def state_shape(self) -> tuple[int, ...]:
+        return _normalise_num_states(self.num_states)
+
+    def units(self, data, lengths):
+        """The per-unit data the engine vmaps over: for a mixture, the data itself."""
+        if lengths is not None:
+            raise ValueError("lengths is only for MarkovModel sequences; got lengths for a mixture Model.")
+        return data
+
+    def update_data(self, units):
+        """What closed-form updates receive as ``data``."""
+        return units
+
+    def latent_values(self):
+        """Every latent configuration, flattened: a tuple of int32 arrays (or one array)."""
+        shape = self.state_shape
+        flat = jnp.arange(math.prod(shape), dtype=jnp.int32)
+        if isinstance(self.num_states, (tuple, list)):
+            return tuple(i.astype(jnp.int32) for i in jnp.unravel_index(flat, shape))
+        return flat
+
+    def log_potentials(self, params, unit):
+        """The table ``log p(x, z)`` over every ``z``, shape ``num_states``."""
+        table = jax.vmap(lambda z: self.log_joint(params, unit, z))(self.latent_values())
+        return table.reshape(self.state_shape)
+
+    def log_partition(self, potentials, unit):
+        del unit
+        return jax.nn.logsumexp(potentials)
+
+    def example_log_joint(self, params, unit):
+        """``log_joint`` at one (unit, latent value): for shape checks before tracing."""
+        z = self.latent_values()
+        first = tuple(i[0] for i in z) if isinstance(z, tuple) else z[0]
+        return self.log_joint(params, unit, first)
+
+    def posterior_output(self, marginals):
+        """What :func:`jaxem.posterior` returns: responsibilities (N, *num_states)."""
+        return marginals

@@ -1,0 +1,174 @@
+"""The M-step: closed-form updates where registered, generalized EM elsewhere.
+
+Given the E-step marginals at ``theta_t``:
+
+1. Closed-form updates run first. A dict ``{name: update}`` runs in order,
+   each update seeing the params with the earlier ones applied (so a
+   covariance update sees the new means); a single function returns a partial
+   params dict from the old params.
+2. The remaining parameters are moved by an optax optimizer on
+   ``Q(theta | theta_t) + log_prior(theta)`` in unconstrained space (each leaf
+   through its constraint), with the registered parameters held at their new
+   values. That is expectation-conditional maximization.
+3. Guarantee: the iterate with the highest objective among the optimizer's
+   iterates is taken; if none beats the starting parameters, the final
+   iterate is pulled back toward them by halving; if that fails too the old
+   parameters are kept. Q never decreases, hence neither does the marginal
+   log-likelihood.
+
+The default optimizer is L-BFGS (``optax.lbfgs`` with a backtracking Armijo
+line search of at most 15 halvings) run for ``num_gradient_steps=10`` steps
+per M-step, on Q divided by the total sample weight (so step sizes do
+not depend on N).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxem import constraints as _constraints
+from jaxem.estep import expected_log_joint
+
+__all__ = ["GradientSettings", "default_optimizer", "m_step", "registered_names"]
+
+DEFAULT_NUM_GRADIENT_STEPS = 10
+_MAX_BACKTRACKS = 10
+
+
+@functools.lru_cache(maxsize=None)
+def default_optimizer():
+    """The default gradient M-step optimizer (built once, so fits share a cache entry)."""
+    return optax.lbfgs(
+        linesearch=optax.scale_by_backtracking_linesearch(max_backtracking_steps=15, store_grad=True)
+    )
+
+
+class GradientSettings(NamedTuple):
+    """Static settings of the gradient M-step (hashable, part of the jit key)."""
+
+    optimizer: optax.GradientTransformation
+    num_steps: int
+
+
+def expand_constraints(constraints, params):
+    """A tree with the params' structure holding one Constraint per leaf."""
+    if constraints is None:
+        return jax.tree.map(lambda _: _constraints.real, params)
+    if isinstance(params, dict) and isinstance(constraints, dict):
+        constraints = {name: constraints.get(name, _constraints.real) for name in params}
+    constraints = jax.tree.map(
+        lambda c: _constraints.real if c is None else c, constraints, is_leaf=lambda c: c is None
+    )
+    return jax.tree.map(
+        lambda c, sub: jax.tree.map(lambda _: c, sub),
+        constraints,
+        params,
+        is_leaf=lambda c: isinstance(c, _constraints.Constraint),
+    )
+
+
+def registered_names(model, data, marginals, weights, params) -> tuple[str, ...]:
+    """Top-level parameter names set in closed form (static: found by shape evaluation)."""
+    if model.m_step is None:
+        return ()
+    if isinstance(model.m_step, dict):
+        return tuple(model.m_step)
+    shapes = jax.eval_shape(model.m_step, data, marginals, weights, params)
+    return tuple(shapes)
+
+
+def _closed_form(model, params, data, marginals, weights):
+    if model.m_step is None:
+        return params
+    params = dict(params)
+    if isinstance(model.m_step, dict):
+        for name, update in model.m_step.items():
+            params[name] = update(data, marginals, weights, params)
+    else:
+        params.update(model.m_step(data, marginals, weights, params))
+    return params
+
+
+def _split(params, names):
+    if not names:
+        return params, None
+    free = {k: v for k, v in params.items() if k not in names}
+    fixed = {k: v for k, v in params.items() if k in names}
+    return free, fixed
+
+
+def _merge(free, fixed):
+    return free if fixed is None else {**fixed, **free}
+
+
+def _gradient_ascent(objective, free, constraint_tree, settings: GradientSettings):
+    """Maximises ``objective(free)`` from ``free`` without ever returning a worse point."""
+    to_free = lambda u: jax.tree.map(lambda c, x: c.forward(x), constraint_tree, u)  # noqa: E731
+    u0 = jax.tree.map(lambda c, x: c.inverse(x), constraint_tree, free)
+    loss = lambda u: -objective(to_free(u))  # noqa: E731
+    optimizer = optax.with_extra_args_support(settings.optimizer)
+    start_value = -objective(free)
+
+    def step(carry, _):
+        u, state, best_u, best_value = carry
+        value, grad = jax.value_and_grad(loss)(u)
+        better = jnp.isfinite(value) & (value < best_value)
+        best_u = jax.tree.map(lambda a, b: jnp.where(better, a, b), u, best_u)
+        best_value = jnp.where(better, value, best_value)
+        grad = jax.tree.map(lambda g: jnp.where(jnp.isfinite(g), g, 0.0), grad)
+        updates, state = optimizer.update(grad, state, u, value=value, grad=grad, value_fn=loss)
+        return (optax.apply_updates(u, updates), state, best_u, best_value), None
+
+    init = (u0, optimizer.init(u0), u0, start_value)
+    (u_last, _, best_u, best_value), _ = jax.lax.scan(step, init, None, length=settings.num_steps)
+    last_value = loss(u_last)
+    take_last = jnp.isfinite(last_value) & (last_value < best_value)
+    best_u = jax.tree.map(lambda a, b: jnp.where(take_last, a, b), u_last, best_u)
+    best_value = jnp.where(take_last, last_value, best_value)
+    improved = best_value < start_value
+
+    # No iterate improved: pull the last one back toward the start by halving.
+    def halve_cond(carry):
+        scale, found, _ = carry
+        return (~found) & (scale > 2.0**-_MAX_BACKTRACKS)
+
+    def halve_body(carry):
+        scale, _, _ = carry
+        scale = scale * 0.5
+        u = jax.tree.map(lambda a, b: b + scale * (a - b), u_last, u0)
+        value = loss(u)
+        return scale, jnp.isfinite(value) & (value < start_value), u
+
+    _, found, u_back = jax.lax.while_loop(halve_cond, halve_body, (jnp.asarray(1.0, start_value.dtype), improved, best_u))
+    candidate = jax.tree.map(lambda a, b: jnp.where(improved, a, b), best_u, u_back)
+    accept = improved | found
+    new_free = to_free(candidate)
+    return jax.tree.map(lambda new, old: jnp.where(accept, new, old).astype(old.dtype), new_free, free)
+
+
+def m_step(model, params, units, marginals, weights, settings: GradientSettings):
+    """One M-step from the E-step marginals; returns params with unchanged dtypes."""
+    data = model.update_data(units)
+    names = registered_names(model, data, marginals, weights, params)
+    new = _closed_form(model, params, data, marginals, weights)
+    new = jax.tree.map(lambda n, o: jnp.asarray(n, o.dtype), new, params)
+    if isinstance(params, dict) and set(names) >= set(params):
+        return new
+    free, fixed = _split(new, names)
+    constraint_tree, _ = _split(expand_constraints(model.constraints, new), names)
+    total = jnp.maximum(jnp.sum(weights), jnp.finfo(weights.dtype).tiny)
+
+    def objective(free_params):
+        full = _merge(free_params, fixed)
+        value = expected_log_joint(model, full, units, marginals, weights)
+        if model.log_prior is not None:
+            value = value + model.log_prior(full)
+        return value / total
+
+    new_free = _gradient_ascent(objective, free, constraint_tree, settings)
+    return _merge(new_free, fixed)
