@@ -140,7 +140,7 @@ def _gradient_ascent(objective, free, constraint_tree, settings: GradientSetting
     def halve_body(carry):
         scale, _, _ = carry
         scale = scale * 0.5
-        u = jax.tree.map(lambda a, b: b + scale * (a - b), u_last, u0)
+        u = jax.tree.map(lambda a, b: (b + scale * (a - b)).astype(b.dtype), u_last, u0)
         value = loss(u)
         return scale, jnp.isfinite(value) & (value < start_value), u
 
