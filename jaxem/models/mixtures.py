@@ -1,0 +1,366 @@
+"""Built-in mixture models: Gaussian, Poisson, Bernoulli and categorical.
+
+Each factory returns an ordinary :class:`jaxem.Model`: a complete-data log
+joint for ONE observation and ONE component,
+
+    log p(x, z = k) = log pi_k + log f(x | theta_k),
+
+plus closed-form updates registered per parameter (``model.m_step``, a dict
+run in order, so the covariance update sees the new means). They go through
+exactly the engine a user-written model does, and can be copied or changed:
+``dataclasses.replace(model, m_step=None)`` fits the same mixture by
+gradient M-steps alone.
+
+Initialisation (``init=``), the same three schemes for every family, all in
+JAX so they vmap over restarts. Each one makes starting responsibilities
+``r`` (N, K) from the restart's key and then applies the family's own
+closed-form M-step to them:
+
+* ``"kmeans++"`` (default): K seeds drawn from the data by k-means++
+  (the first uniformly, each next one with probability proportional to the
+  squared distance to the nearest seed so far); every observation is
+  assigned to its nearest seed (``r`` one-hot).
+* ``"random_points"``: K distinct observations drawn uniformly as seeds,
+  then the same nearest-seed assignment.
+* ``"random_responsibilities"``: every row of ``r`` uniform on (0, 1),
+  normalised to sum to one.
+
+Distances for seeding are Euclidean on the observation vector (one-hot codes
+for categorical data).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxem import constraints
+from jaxem.model import Model
+from jaxem.models import gaussian
+
+__all__ = [
+    "INIT_SCHEMES",
+    "bernoulli_mixture",
+    "categorical_mixture",
+    "gaussian_mixture",
+    "initial_responsibilities",
+    "kmeans_plusplus",
+    "poisson_mixture",
+]
+
+INIT_SCHEMES = ("kmeans++", "random_points", "random_responsibilities")
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+# ---------------------------------------------------------------------- initialisation
+def _squared_distances(points, centre):
+    return jnp.sum((points - centre) ** 2, axis=-1)
+
+
+def kmeans_plusplus(key, points, num_components: int):
+    """k-means++ seeding: ``num_components`` rows of ``points`` (N, F) for ONE restart.
+
+    The first seed is uniform; seed ``j`` is drawn with probability
+    ``d_i^2 / sum_l d_l^2`` where ``d_i`` is the distance from point ``i`` to
+    its nearest earlier seed (Arthur & Vassilversitskii 2007). If every point
+    already coincides with a seed, the draw is uniform.
+
+    Returns:
+      Indices (num_components,) into ``points``.
+    """
+    first_key, key = jax.random.split(key)
+    num_points = points.shape[0]
+    first = jax.random.randint(first_key, (), 0, num_points, dtype=jnp.int32)
+    indices = jnp.zeros((num_components,), jnp.int32).at[0].set(first)
+    distances = _squared_distances(points, points[first])
+
+    def add_seed(j, carry):
+        indices, distances = carry
+        total = jnp.sum(distances)
+        logits = jnp.where(total > 0, jnp.log(distances), 0.0)
+        index = jax.random.categorical(jax.random.fold_in(key, j), logits).astype(jnp.int32)
+        indices = indices.at[j].set(index)
+        return indices, jnp.minimum(distances, _squared_distances(points, points[index]))
+
+    indices, _ = jax.lax.fori_loop(1, num_components, add_seed, (indices, distances))
+    return indices
+
+
+def initial_responsibilities(key, points, num_components: int, scheme: str = "kmeans++"):
+    """Starting responsibilities (N, K) for ONE restart under an init scheme.
+
+    Args:
+      key: a ``jax.random.key``.
+      points: (N, F) float features used for seeding distances.
+      num_components: K.
+      scheme: one of :data:`INIT_SCHEMES` (see the module docstring).
+    """
+    num_points = points.shape[0]
+    if scheme == "random_responsibilities":
+        raw = jax.random.uniform(key, (num_points, num_components), points.dtype)
+        return raw / jnp.sum(raw, axis=1, keepdims=True)
+    if scheme == "kmeans++":
+        seeds = kmeans_plusplus(key, points, num_components)
+    elif scheme == "random_points":
+        seeds = jax.random.choice(key, num_points, (num_components,), replace=num_points < num_components)
+    else:
+        raise ValueError(f"init must be one of {INIT_SCHEMES} or a callable (key, data) -> params; got {scheme!r}.")
+    centres = points[seeds]  # (K, F)
+    distances = jax.vmap(lambda centre: _squared_distances(points, centre), out_axes=1)(centres)  # (N, K)
+    return jax.nn.one_hot(jnp.argmin(distances, axis=1), num_components, dtype=points.dtype)
+
+
+def _check_init(init):
+    if callable(init):
+        return init
+    if init not in INIT_SCHEMES:
+        raise ValueError(f"init must be one of {INIT_SCHEMES} or a callable (key, data) -> params; got {init!r}.")
+    return init
+
+
+def _make_init(init, num_components, features, update):
+    """``init(key, data)``: responsibilities from the scheme, then the closed-form update."""
+    init = _check_init(init)
+    if callable(init):
+        return init
+
+    def start(key, data):
+        points = features(data)
+        responsibilities = initial_responsibilities(key, points, num_components, init)
+        return update(data, responsibilities, jnp.ones(points.shape[0], points.dtype))
+
+    return start
+
+
+def _check_components(num_components):
+    if isinstance(num_components, bool) or not isinstance(num_components, int) or num_components < 1:
+        raise ValueError(f"num_components must be an int >= 1; got {num_components!r}.")
+    return num_components
+
+
+def _float_dtype():
+    return jnp.result_type(float)
+
+
+# ---------------------------------------------------------------------- Gaussian
+def gaussian_mixture(num_components: int, *, covariance_type: str = "full", reg_covar: float = 1e-6,
+                     init="kmeans++") -> Model:
+    """A Gaussian mixture with closed-form updates, as a :class:`jaxem.Model`.
+
+    .. math::
+        \\log p(x, z = k) = \\log \\pi_k + \\log N(x \\mid \\mu_k, \\Sigma_k)
+
+    M-step (registered, in this order), with ``n_k = sum_i w_i r_ik``:
+    ``pi_k = n_k / sum_i w_i``, ``mu_k = sum_i w_i r_ik x_i / n_k``,
+    ``Sigma_k = sum_i w_i r_ik (x_i - mu_k)(x_i - mu_k)^T / n_k + reg_covar I``
+    (restricted or pooled per ``covariance_type``; see
+    :func:`jaxem.models.gaussian.covariances_update`).
+
+    Args:
+      num_components: K.
+      covariance_type: ``"full"`` (K, D, D), ``"diag"`` (K, D),
+        ``"spherical"`` (K,) or ``"tied"`` (D, D), as in scikit-learn.
+      reg_covar: non-negative number added to the covariance diagonal in the
+        M-step (scikit-learn's meaning). With 0 a component that collapses
+        onto repeated points makes its restart fail (flagged, not fatal).
+      init: ``"kmeans++"``, ``"random_points"``, ``"random_responsibilities"``
+        or a callable ``(key, data) -> params``.
+
+    Data: float array (N, D). Parameters: ``weights`` (K,), ``means`` (K, D),
+    ``covariances``.
+
+    Example:
+      >>> model = jaxem.models.gaussian_mixture(2)
+      >>> result = jaxem.fit(model, jaxem.datasets.load_faithful(), key=jax.random.key(0), num_restarts=32)
+      >>> result.params["means"]
+    """
+    num_components = _check_components(num_components)
+    covariance_type = gaussian.check_covariance_type(covariance_type)
+    if not float(reg_covar) >= 0:
+        raise ValueError(f"reg_covar must be a non-negative float; got {reg_covar!r}.")
+    reg_covar = float(reg_covar)
+
+    def log_joint(params, x, z):
+        log_density = gaussian.gaussian_log_density(params, x, covariance_type)
+        return jnp.log(params["weights"][z]) + log_density[z]
+
+    def update_weights(data, responsibilities, weights, params):
+        return gaussian.mixture_weights_update(responsibilities, weights)
+
+    def update_means(data, responsibilities, weights, params):
+        return gaussian.means_update(_as_float(data), responsibilities, weights)
+
+    def update_covariances(data, responsibilities, weights, params):
+        return gaussian.covariances_update(
+            _as_float(data), responsibilities, weights, params["means"], covariance_type, reg_covar
+        )
+
+    def features(data):
+        if data.ndim != 2:
+            raise ValueError(f"data for a Gaussian mixture must have shape (N, D); got shape {data.shape}.")
+        return _as_float(data)
+
+    def closed_form(data, responsibilities, weights):
+        return gaussian.gaussian_update(_as_float(data), responsibilities, weights, covariance_type, reg_covar)
+
+    covariance_constraint = (
+        constraints.positive_definite if covariance_type in ("full", "tied") else constraints.positive
+    )
+    return Model(
+        log_joint,
+        num_states=num_components,
+        init=_make_init(init, num_components, features, closed_form),
+        constraints={"weights": constraints.simplex, "means": constraints.real, "covariances": covariance_constraint},
+        m_step={"weights": update_weights, "means": update_means, "covariances": update_covariances},
+    )
+
+
+def _as_float(data):
+    data = jnp.asarray(data)
+    return data if jnp.issubdtype(data.dtype, jnp.floating) else data.astype(_float_dtype())
+
+
+def _weighted_average(values, responsibilities, weights):
+    """``sum_i w_i r_ik v_i / n_k`` for ``values`` (N, F) -> (K, F)."""
+    weighted = responsibilities * weights[:, None]
+    totals = jnp.sum(weighted, axis=0) + 10 * jnp.finfo(weighted.dtype).eps
+    return jnp.matmul(weighted.T, values.astype(weighted.dtype), precision=_HIGHEST) / totals[:, None]
+
+
+def _flat(data):
+    """Observations as rows (N, F): scalars become one feature."""
+    return _as_float(data).reshape(data.shape[0], -1)
+
+
+# ---------------------------------------------------------------------- Poisson
+def poisson_mixture(num_components: int, *, init="kmeans++") -> Model:
+    """A mixture of Poissons (independent across features) with closed-form updates.
+
+    .. math::
+        \\log p(x, z = k) = \\log \\pi_k + \\sum_d [x_d \\log \\lambda_{kd} - \\lambda_{kd} - \\log x_d!]
+
+    M-step: ``pi_k = n_k / sum_i w_i``, ``lambda_k = sum_i w_i r_ik x_i / n_k``.
+
+    Data: non-negative counts (N,) (then ``rates`` is (K,)) or (N, D)
+    (``rates`` (K, D)). Parameters: ``weights`` (K,), ``rates``.
+
+    Example:
+      >>> result = jaxem.fit(jaxem.models.poisson_mixture(3), counts, key=jax.random.key(0))
+    """
+    num_components = _check_components(num_components)
+
+    def log_joint(params, x, z):
+        return jnp.log(params["weights"][z]) + jnp.sum(jax.scipy.stats.poisson.logpmf(x, params["rates"][z]))
+
+    def update_rates(data, responsibilities, weights, params):
+        rates = _weighted_average(_flat(data), responsibilities, weights)
+        return rates.reshape((num_components,) + data.shape[1:])
+
+    def closed_form(data, responsibilities, weights):
+        return {
+            "weights": gaussian.mixture_weights_update(responsibilities, weights),
+            "rates": update_rates(data, responsibilities, weights, None),
+        }
+
+    return Model(
+        log_joint,
+        num_states=num_components,
+        init=_make_init(init, num_components, _flat, closed_form),
+        constraints={"weights": constraints.simplex, "rates": constraints.positive},
+        m_step={"weights": _weights_entry, "rates": update_rates},
+    )
+
+
+def _weights_entry(data, responsibilities, weights, params):
+    return gaussian.mixture_weights_update(responsibilities, weights)
+
+
+# ---------------------------------------------------------------------- Bernoulli
+def bernoulli_mixture(num_components: int, *, init="kmeans++") -> Model:
+    """A mixture of independent Bernoulli vectors with closed-form updates.
+
+    .. math::
+        \\log p(x, z = k) = \\log \\pi_k + \\sum_d [x_d \\log p_{kd} + (1 - x_d) \\log (1 - p_{kd})]
+
+    M-step: ``pi_k = n_k / sum_i w_i``, ``p_k = sum_i w_i r_ik x_i / n_k``.
+
+    Data: binary (N, D) (bool or 0/1). Parameters: ``weights`` (K,),
+    ``probs`` (K, D).
+
+    Example:
+      >>> result = jaxem.fit(jaxem.models.bernoulli_mixture(4), binary, key=jax.random.key(0))
+    """
+    num_components = _check_components(num_components)
+
+    def log_joint(params, x, z):
+        x = x.astype(params["probs"].dtype)
+        probs = params["probs"][z]
+        log_f = jax.scipy.special.xlogy(x, probs) + jax.scipy.special.xlog1py(1.0 - x, -probs)
+        return jnp.log(params["weights"][z]) + jnp.sum(log_f)
+
+    def update_probs(data, responsibilities, weights, params):
+        return _weighted_average(_flat(data), responsibilities, weights)
+
+    def closed_form(data, responsibilities, weights):
+        return {
+            "weights": gaussian.mixture_weights_update(responsibilities, weights),
+            "probs": update_probs(data, responsibilities, weights, None),
+        }
+
+    return Model(
+        log_joint,
+        num_states=num_components,
+        init=_make_init(init, num_components, _flat, closed_form),
+        constraints={"weights": constraints.simplex, "probs": constraints.unit_interval},
+        m_step={"weights": _weights_entry, "probs": update_probs},
+    )
+
+
+# ---------------------------------------------------------------------- categorical
+def categorical_mixture(num_components: int, num_categories: int, *, init="kmeans++") -> Model:
+    """A mixture of independent categorical features with closed-form updates.
+
+    .. math::
+        \\log p(x, z = k) = \\log \\pi_k + \\sum_d \\log p_{k, d, x_d}
+
+    M-step: ``pi_k = n_k / sum_i w_i``,
+    ``p_{k,d,c} = sum_i w_i r_ik 1[x_id = c] / n_k``.
+
+    Data: integers in ``[0, num_categories)``, shape (N, D). Parameters:
+    ``weights`` (K,), ``probs`` (K, D, C).
+
+    Example:
+      >>> result = jaxem.fit(jaxem.models.categorical_mixture(3, 4), codes, key=jax.random.key(0))
+    """
+    num_components = _check_components(num_components)
+    if isinstance(num_categories, bool) or not isinstance(num_categories, int) or num_categories < 1:
+        raise ValueError(f"num_categories must be an int >= 1; got {num_categories!r}.")
+
+    def log_joint(params, x, z):
+        probs = params["probs"][z]  # (D, C)
+        picked = jnp.take_along_axis(probs, x.astype(jnp.int32)[:, None], axis=1)[:, 0]
+        return jnp.log(params["weights"][z]) + jnp.sum(jnp.log(picked))
+
+    def one_hot(data):
+        if data.ndim != 2:
+            raise ValueError(f"data for a categorical mixture must have shape (N, D); got shape {data.shape}.")
+        return jax.nn.one_hot(data.astype(jnp.int32), num_categories, dtype=_float_dtype())  # (N, D, C)
+
+    def update_probs(data, responsibilities, weights, params):
+        codes = one_hot(data)
+        flat = _weighted_average(codes.reshape(codes.shape[0], -1), responsibilities, weights)
+        return flat.reshape((num_components,) + codes.shape[1:])
+
+    def closed_form(data, responsibilities, weights):
+        return {
+            "weights": gaussian.mixture_weights_update(responsibilities, weights),
+            "probs": update_probs(data, responsibilities, weights, None),
+        }
+
+    return Model(
+        log_joint,
+        num_states=num_components,
+        init=_make_init(init, num_components, lambda data: one_hot(data).reshape(data.shape[0], -1), closed_form),
+        constraints={"weights": constraints.simplex, "probs": constraints.simplex},
+        m_step={"weights": _weights_entry, "probs": update_probs},
+    )
