@@ -3,11 +3,13 @@
 from jaxem import constraints
 from jaxem import datasets, models
 from jaxem.fit import FitError, FitResult, Restarts, em_step, fit, log_likelihood, posterior
+from jaxem.markov import MarkovModel, sample_sequences, viterbi
 from jaxem.model import Model
 
 __all__ = [
     "FitError",
     "FitResult",
+    "MarkovModel",
     "Model",
     "Restarts",
     "constraints",
@@ -17,5 +19,7 @@ __all__ = [
     "log_likelihood",
     "models",
     "posterior",
+    "sample_sequences",
+    "viterbi",
 ]
 __version__ = "0.1.0"

@@ -1,0 +1,522 @@
+"""Markov-chain latents: hidden Markov models from three user-written factors.
+
+The complete-data log joint of one sequence of length ``L`` is
+
+.. math::
+    \\log p(x_{1:L}, z_{1:L}) = \\phi^{init}(z_1) + \\sum_{t=2}^{L} \\phi^{trans}(z_{t-1}, z_t)
+        + \\sum_{t=1}^{L} \\phi^{emit}_t(z_t),
+
+with ``phi_init(k) = log_initial(params, k)``, ``phi_trans(j, k) =
+log_transition(params, j, k)`` (one K x K table shared by every step) and
+``phi_emit_t(k) = log_emission(params, x_t, k)``. Those three tables are the
+log-potentials (:class:`ChainPotentials`) of :class:`MarkovModel`, so the
+generic engine (:mod:`jaxem.estep`, :mod:`jaxem.mstep`, :mod:`jaxem.fit`)
+fits it exactly as it fits a mixture:
+
+* the log-partition ``A(phi) = log p(x_{1:L})`` is the forward algorithm in
+  log space, a ``lax.scan`` over steps (or, with ``parallel=True``, an
+  associative scan over the log-semiring);
+* its gradient is the posterior (Eisner 2016): ``dA/dphi_init = gamma_1``,
+  ``dA/dphi_emit_t = gamma_t`` and, because the transition table is shared,
+  ``dA/dphi_trans = sum_t xi_t``, the expected transition counts;
+* Q is ``sum_s w_s <grad A(phi_s(theta_t)), phi_s(theta)>``.
+
+Ragged batches: data leaves have shape ``(S, T, ...)`` and ``lengths`` (S,)
+gives each sequence's length. Steps ``t >= length`` are padding: before any
+user function sees them they are replaced by the sequence's first step, their
+emission potentials are zero and the forward recursion skips them, so their
+values never influence a result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxem import validation
+
+__all__ = [
+    "ChainPotentials",
+    "MarkovModel",
+    "MarkovPosterior",
+    "SampledSequences",
+    "Sequences",
+    "SequenceData",
+    "log_partition",
+    "pairwise_marginals",
+    "sample_sequences",
+    "viterbi",
+]
+
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+class Sequences(NamedTuple):
+    """One unit of the engine (or a batch with a leading sequence axis S)."""
+
+    observations: Any  # pytree, leaves (T, ...) (or (S, T, ...))
+    length: jax.Array  # int32 scalar (or (S,))
+
+
+class ChainPotentials(NamedTuple):
+    """Log-potentials of one sequence; the same structure holds the marginals.
+
+    Attributes:
+      initial: (K,) ``log_initial(params, k)``; as a marginal, ``gamma_1``.
+      transition: (K, K) shared ``log_transition(params, j, k)``; as a
+        marginal, the expected counts ``sum_t xi_t(j, k)``. Per-step tables
+        (T-1, K, K) are accepted by :func:`log_partition` (used by
+        :func:`pairwise_marginals`).
+      emission: (T, K) ``log_emission(params, x_t, k)``, zero on padding; as
+        a marginal, ``gamma_t(k)`` (zero rows on padding).
+    """
+
+    initial: jax.Array
+    transition: jax.Array
+    emission: jax.Array
+
+
+class MarkovPosterior(NamedTuple):
+    """What :func:`jaxem.posterior` returns for a :class:`MarkovModel`.
+
+    Attributes:
+      states: (S, T, K) ``gamma_t(k) = p(z_t = k | x)``; rows of padding steps are zero.
+      transitions: (S, K, K) expected transition counts ``sum_t p(z_{t-1}=j, z_t=k | x)``.
+        Per-step pairwise marginals are given by :func:`pairwise_marginals`.
+    """
+
+    states: jax.Array
+    transitions: jax.Array
+
+
+class SequenceData(NamedTuple):
+    """What ``init`` and closed-form ``m_step`` updates receive as ``data``.
+
+    Attributes:
+      observations: the data pytree, leaves (S, T, ...), with every padding
+        step replaced by its sequence's first step (so it is finite and valid).
+      mask: (S, T) bool, True on real steps.
+      lengths: (S,) int32.
+    """
+
+    observations: Any
+    mask: jax.Array
+    lengths: jax.Array
+
+    def flat_observations(self):
+        """The observations with the sequence and step axes merged: leaves (S*T, ...)."""
+        return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), self.observations)
+
+    def step_weights(self, weights):
+        """Per-step weights (S*T,): the sequence weight on real steps, 0 on padding."""
+        return (weights[:, None] * self.mask).reshape(-1)
+
+
+def _check_num_states(num_states) -> int:
+    if isinstance(num_states, bool) or not isinstance(num_states, (int, np.integer)):
+        raise TypeError(f"num_states must be an int >= 1 (the number of hidden states K); got {num_states!r}.")
+    if num_states < 1:
+        raise ValueError(f"num_states must be >= 1; got {num_states}.")
+    return int(num_states)
+
+
+def _pad_mask(length, num_steps):
+    return jnp.arange(num_steps) < length
+
+
+def _fill_padding(observations, mask):
+    """Replaces padding steps by step 0, so user functions only see real observations."""
+
+    def fill(x):
+        keep = mask.reshape(mask.shape + (1,) * (x.ndim - mask.ndim))
+        first = jax.lax.slice_in_dim(x, 0, 1, axis=mask.ndim - 1)
+        return jnp.where(keep, x, first)
+
+    return jax.tree.map(fill, observations)
+
+
+# ---------------------------------------------------------------------- log-semiring pieces
+def _log_safe(x):
+    """``log x`` with ``log 0 = -inf`` and a finite (zero) gradient there."""
+    positive = x > 0
+    return jnp.where(positive, jnp.log(jnp.where(positive, x, 1.0)), -jnp.inf)
+
+
+def _logsumexp(x, axis):
+    """``jax.nn.logsumexp`` that gives ``-inf`` with a zero (not NaN) gradient on all ``-inf`` input."""
+    any_finite = jnp.any(x > -jnp.inf, axis=axis, keepdims=True)
+    value = jax.nn.logsumexp(jnp.where(any_finite, x, 0.0), axis=axis)
+    return jnp.where(jnp.squeeze(any_finite, axis), value, -jnp.inf)
+
+
+def _finite_max(x, axis=None, keepdims=False):
+    """``stop_gradient(max x)`` over finite entries (0 where there are none)."""
+    m = jnp.max(jnp.where(jnp.isfinite(x), x, -jnp.inf), axis=axis, keepdims=keepdims)
+    return jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
+
+
+def _forward_sequential(potentials, length):
+    """``log p(x_{1:L})`` by the forward recursion in log space.
+
+    .. math::
+        \\alpha_1 = \\phi^{init} + \\phi^{emit}_1, \\quad
+        \\alpha_t(k) = \\operatorname{logsumexp}_j [\\alpha_{t-1}(j) + \\phi^{trans}(j, k)]
+            + \\phi^{emit}_t(k), \\quad
+        \\log p(x_{1:L}) = \\operatorname{logsumexp}_k \\alpha_L(k).
+
+    The logsumexp over ``j`` is evaluated as a shifted product,
+    ``m + s + log sum_j exp(alpha(j) - m) exp(phi(j, k) - s)`` with ``m = max
+    alpha`` and ``s = max phi`` (exact; one K x K matvec per step instead of
+    K^2 exponentials). It loses a state only when all of its incoming mass is
+    below ``exp(-700)`` (float64) / ``exp(-87)`` (float32) relative to the
+    largest forward message. Steps ``t >= L`` leave ``alpha`` unchanged.
+    """
+    initial, transition, emission = potentials
+    shift = _finite_max(transition, axis=(-2, -1), keepdims=True)
+    probabilities = jnp.exp(transition - shift)  # (K, K) or (T-1, K, K)
+    shared = transition.ndim == 2
+
+    def step(alpha, inputs):
+        t, emission_t, probabilities_t, shift_t = inputs
+        if shared:
+            probabilities_t, shift_t = probabilities, shift
+        m = _finite_max(alpha)
+        total = jnp.matmul(jnp.exp(alpha - m), probabilities_t, precision=_HIGHEST)
+        new = _log_safe(total) + m + shift_t.reshape(()) + emission_t
+        return jnp.where(t < length, new, alpha), None
+
+    steps = jnp.arange(1, emission.shape[0])
+    per_step = (None, None) if shared else (probabilities, shift)
+    alpha, _ = jax.lax.scan(step, initial + emission[0], (steps, emission[1:]) + per_step)
+    return _logsumexp(alpha, axis=0)
+
+
+def _log_matmul(a, b):
+    """``(a (x) b)_{ik} = logsumexp_j (a_ij + b_jk)`` over the trailing two axes (exact)."""
+    return _logsumexp(a[..., :, :, None] + b[..., None, :, :], axis=-2)
+
+
+def _forward_parallel(potentials, length):
+    """``log p(x_{1:L})`` by an associative scan over the log-semiring (depth O(log T)).
+
+    With ``M_1(j, k) = phi_init(k) + phi_emit_1(k)`` (every row equal) and
+    ``M_t(j, k) = phi_trans(j, k) + phi_emit_t(k)`` for ``t >= 2`` (the
+    log-semiring identity on padding steps), every row of the log-semiring
+    product ``M_1 (x) M_2 (x) ... (x) M_T`` is ``alpha_L``. The product is
+    associative, so ``lax.associative_scan`` evaluates it in ``O(log T)``
+    depth with ``O(T K^3)`` work (the sequential scan does ``O(T K^2)``).
+    """
+    initial, transition, emission = potentials
+    num_steps, k = emission.shape
+    first = jnp.broadcast_to(initial + emission[0], (k, k))[None]
+    transitions = jnp.broadcast_to(transition, (num_steps - 1, k, k))
+    identity = jnp.where(jnp.eye(k, dtype=bool), 0.0, -jnp.inf).astype(emission.dtype)
+    real = (jnp.arange(1, num_steps) < length)[:, None, None]
+    rest = jnp.where(real, transitions + emission[1:, None, :], identity)
+    products = jax.lax.associative_scan(_log_matmul, jnp.concatenate([first, rest], axis=0))
+    return _logsumexp(products[-1, 0], axis=0)
+
+
+def log_partition(potentials: ChainPotentials, length, parallel: bool = False):
+    """``log p(x_{1:L})`` of one sequence from its log-potentials (differentiable)."""
+    forward = _forward_parallel if parallel else _forward_sequential
+    return forward(potentials, length)
+
+
+# ---------------------------------------------------------------------- the model
+@dataclasses.dataclass(frozen=True, eq=False)
+class MarkovModel:
+    """A hidden Markov model given by three factors of its complete-data log joint.
+
+    ``log p(x_{1:T}, z_{1:T}) = log_initial(z_1) + sum_t log_transition(z_{t-1}, z_t)
+    + sum_t log_emission(x_t, z_t)``; :func:`jaxem.fit`, :func:`jaxem.em_step`,
+    :func:`jaxem.log_likelihood` and :func:`jaxem.posterior` accept it as
+    they accept a :class:`jaxem.Model`, with ``data`` a pytree of leaves
+    ``(num_sequences, T, ...)`` and optional ``lengths`` (num_sequences,).
+    Sample weights are per sequence.
+
+    Args:
+      log_initial: ``(params, z) -> scalar``, ``log p(z_1 = z)``.
+      log_transition: ``(params, z_prev, z) -> scalar``, ``log p(z_t = z | z_{t-1} = z_prev)``.
+      log_emission: ``(params, x, z) -> scalar``, ``log p(x_t | z_t = z)`` for
+        one step ``x`` (leaves of shape ``(...)``).
+      num_states: ``K``.
+      init: ``(key, data) -> params`` for one restart; ``data`` is a
+        :class:`SequenceData`.
+      constraints: as for :class:`jaxem.Model`.
+      m_step: closed-form updates ``update(data, marginals, weights, params)``
+        (or one function returning a params dict) with ``data`` a
+        :class:`SequenceData`, ``marginals`` a :class:`ChainPotentials` with a
+        leading sequence axis (``initial`` (S, K) = gamma_1, ``transition``
+        (S, K, K) = sum_t xi_t, ``emission`` (S, T, K) = gamma_t) and
+        ``weights`` (S,).
+      log_prior: ``(params) -> scalar`` for MAP-EM.
+      sample_emission: optional ``(key, params, z) -> x``, one observation
+        from state ``z``; needed by :func:`sample_sequences` for observations.
+      parallel: if True the E-step uses the associative-scan forward
+        algorithm (O(log T) depth, O(T K^3) work) instead of ``lax.scan``.
+
+    Example:
+      >>> hmm = jaxem.MarkovModel(
+      ...     log_initial=lambda p, z: jnp.log(p["initial"][z]),
+      ...     log_transition=lambda p, i, j: jnp.log(p["transition"][i, j]),
+      ...     log_emission=lambda p, x, z: jax.scipy.stats.poisson.logpmf(x, p["rates"][z]),
+      ...     num_states=2, init=init,
+      ...     constraints={"initial": jaxem.constraints.simplex,
+      ...                  "transition": jaxem.constraints.simplex,
+      ...                  "rates": jaxem.constraints.positive})
+      >>> result = jaxem.fit(hmm, counts, lengths=lengths, key=jax.random.key(0))
+    """
+
+    log_initial: Callable[..., Any]
+    log_transition: Callable[..., Any]
+    log_emission: Callable[..., Any]
+    num_states: int
+    init: Callable[..., Any] | None = None
+    constraints: Any = None
+    m_step: Any = None
+    log_prior: Callable[..., Any] | None = None
+    sample_emission: Callable[..., Any] | None = None
+    parallel: bool = False
+
+    def __post_init__(self):
+        for name in ("log_initial", "log_transition", "log_emission"):
+            if not callable(getattr(self, name)):
+                raise TypeError(f"{name} must be callable; got {getattr(self, name)!r}.")
+        _check_num_states(self.num_states)
+        for name in ("init", "log_prior", "sample_emission"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise TypeError(f"{name} must be callable or None; got {value!r}.")
+        if self.m_step is not None and not callable(self.m_step):
+            if not isinstance(self.m_step, dict):
+                raise TypeError(f"m_step must be None, a dict {{name: update}} or a function; got {type(self.m_step).__name__}.")
+            for name, update in self.m_step.items():
+                if not callable(update):
+                    raise TypeError(f"m_step[{name!r}] must be callable (data, marginals, weights, params); got {update!r}.")
+        if not isinstance(self.parallel, bool):
+            raise TypeError(f"parallel must be a bool; got {self.parallel!r}.")
+
+    # ------------------------------------------------------------------ engine protocol
+    @property
+    def state_shape(self) -> tuple[int, ...]:
+        return (int(self.num_states),)
+
+    def units(self, data, lengths):
+        """Checks the sequence axes and ``lengths``; returns :class:`Sequences` (S units)."""
+        shapes = [tuple(np.shape(x)) for x in jax.tree.leaves(data)]
+        if any(len(shape) < 2 for shape in shapes):
+            raise ValueError(
+                f"data leaves must have shape (num_sequences, T, ...) for a MarkovModel (pass one sequence as "
+                f"num_sequences = 1); got leaf shapes {shapes}."
+            )
+        if len({shape[1] for shape in shapes}) > 1:
+            raise ValueError(f"data leaves must share their step axis T (axis 1); got leaf shapes {shapes}.")
+        num_sequences, num_steps = shapes[0][:2]
+        if lengths is None:
+            return Sequences(data, jnp.full((num_sequences,), num_steps, jnp.int32))
+        host = np.asarray(lengths)
+        if host.shape != (num_sequences,):
+            raise ValueError(f"lengths must have shape ({num_sequences},), one per sequence; got shape {host.shape}.")
+        if not np.issubdtype(host.dtype, np.integer):
+            raise TypeError(f"lengths must be integers; got dtype {host.dtype}.")
+        if np.any(host < 1) or np.any(host > num_steps):
+            raise ValueError(f"lengths must lie in [1, T={num_steps}]; got minimum {host.min()} and maximum {host.max()}.")
+        return Sequences(data, jnp.asarray(host, jnp.int32))
+
+    def update_data(self, units: Sequences) -> SequenceData:
+        """The :class:`SequenceData` that ``init`` and closed-form updates receive."""
+        num_steps = jax.tree.leaves(units.observations)[0].shape[1]
+        mask = jax.vmap(_pad_mask, in_axes=(0, None))(units.length, num_steps)
+        return SequenceData(_fill_padding(units.observations, mask), mask, units.length)
+
+    def chain_tables(self, params):
+        """``(log_initial, log_transition)`` tabulated over the states: (K,), (K, K)."""
+        states = jnp.arange(self.num_states, dtype=jnp.int32)
+        initial = jax.vmap(lambda z: self.log_initial(params, z))(states)
+        transition = jax.vmap(lambda i: jax.vmap(lambda j: self.log_transition(params, i, j))(states))(states)
+        return initial, transition
+
+    def _tables(self, params, observations):
+        states = jnp.arange(self.num_states, dtype=jnp.int32)
+        initial, transition = self.chain_tables(params)
+        emission = jax.vmap(lambda x: jax.vmap(lambda z: self.log_emission(params, x, z))(states))(observations)
+        dtype = jnp.result_type(initial, transition, emission, float)
+        return initial.astype(dtype), transition.astype(dtype), emission.astype(dtype)
+
+    def log_potentials(self, params, unit: Sequences) -> ChainPotentials:
+        """The three log-potential tables of one sequence (emission zero on padding)."""
+        num_steps = jax.tree.leaves(unit.observations)[0].shape[0]
+        mask = _pad_mask(unit.length, num_steps)
+        initial, transition, emission = self._tables(params, _fill_padding(unit.observations, mask))
+        return ChainPotentials(initial, transition, jnp.where(mask[:, None], emission, 0.0))
+
+    def log_partition(self, potentials: ChainPotentials, unit: Sequences):
+        """``log p(x_{1:L})`` by the forward algorithm (see :func:`log_partition`)."""
+        return log_partition(potentials, unit.length, self.parallel)
+
+    def example_log_joint(self, params, unit: Sequences):
+        """Each factor at state 0 and step 0, checked to be a scalar (for validation)."""
+        x = jax.tree.map(lambda leaf: leaf[0], unit.observations)
+        values = {
+            "log_initial": self.log_initial(params, jnp.int32(0)),
+            "log_transition": self.log_transition(params, jnp.int32(0), jnp.int32(0)),
+            "log_emission": self.log_emission(params, x, jnp.int32(0)),
+        }
+        for name, value in values.items():
+            if jnp.shape(value) != ():
+                raise ValueError(f"{name} must return a scalar for one step and one state; got shape {jnp.shape(value)}.")
+        return sum(values.values())
+
+    def posterior_output(self, marginals: ChainPotentials) -> MarkovPosterior:
+        return MarkovPosterior(states=marginals.emission, transitions=marginals.transition)
+
+
+# ---------------------------------------------------------------------- user-facing functions
+def _check_model(model):
+    if not isinstance(model, MarkovModel):
+        raise TypeError(f"model must be a jaxem.MarkovModel; got {type(model).__name__}.")
+
+
+def _prepare(model, params, data, lengths):
+    _check_model(model)
+    data, _ = validation.check_data(data)
+    units = model.units(data, lengths)
+    validation.check_params(model, params, jax.tree.map(lambda x: x[0], units), "params")
+    return units
+
+
+def _pairwise_one(model, params, unit):
+    potentials = model.log_potentials(params, unit)
+    num_steps = potentials.emission.shape[0]
+    per_step = potentials._replace(transition=jnp.broadcast_to(potentials.transition, (num_steps - 1,) + potentials.transition.shape))
+    return jax.grad(log_partition)(per_step, unit.length, model.parallel).transition
+
+
+_pairwise_jit = jax.jit(lambda model, params, units: jax.vmap(lambda u: _pairwise_one(model, params, u))(units), static_argnums=0)
+
+
+def pairwise_marginals(model: MarkovModel, params, data, *, lengths=None):
+    """Per-step pairwise marginals ``xi_t(j, k) = p(z_{t-1} = j, z_t = k | x)``.
+
+    Obtained, like every posterior in jaxem, as the gradient of the forward
+    log-partition, here with respect to a separate transition table per step.
+
+    Returns:
+      (S, T-1, K, K); entry ``t-1`` holds ``xi_t`` for steps ``t = 2..T``; zero
+      where ``t`` is padding.
+    """
+    units = _prepare(model, params, data, lengths)
+    return _pairwise_jit(model, params, units)
+
+
+def _viterbi_one(model, params, unit):
+    """Max-product forward pass with back-pointers, then a reverse scan to read the path."""
+    initial, transition, emission = model.log_potentials(params, unit)
+    num_states = initial.shape[0]
+    stay = jnp.arange(num_states, dtype=jnp.int32)
+
+    def forward(delta, inputs):
+        t, emission_t = inputs
+        scores = delta[:, None] + transition
+        pointers = jnp.argmax(scores, axis=0).astype(jnp.int32)
+        new = jnp.max(scores, axis=0) + emission_t
+        real = t < unit.length
+        return jnp.where(real, new, delta), jnp.where(real, pointers, stay)
+
+    num_steps = emission.shape[0]
+    delta, pointers = jax.lax.scan(forward, initial + emission[0], (jnp.arange(1, num_steps), emission[1:]))
+    last = jnp.argmax(delta).astype(jnp.int32)
+
+    def backward(state, pointers_t):
+        return pointers_t[state], state
+
+    first, rest = jax.lax.scan(backward, last, pointers, reverse=True)
+    path = jnp.concatenate([first[None], rest])
+    return jnp.where(jnp.arange(num_steps) < unit.length, path, -1)
+
+
+_viterbi_jit = jax.jit(lambda model, params, units: jax.vmap(lambda u: _viterbi_one(model, params, u))(units), static_argnums=0)
+
+
+def viterbi(model: MarkovModel, params, data, *, lengths=None):
+    """The most likely state path of every sequence (max-plus forward scan, then backtracking).
+
+    .. math::
+        \\hat z_{1:L} = \\arg\\max_{z_{1:L}} \\log p(x_{1:L}, z_{1:L}),\\quad
+        \\delta_t(k) = \\max_j [\\delta_{t-1}(j) + \\phi^{trans}(j, k)] + \\phi^{emit}_t(k).
+
+    Args:
+      model: a :class:`MarkovModel`.
+      params: its parameters.
+      data: pytree of leaves (S, T, ...) (one sequence: S = 1).
+      lengths: optional (S,) sequence lengths.
+
+    Returns:
+      int32 (S, T) paths, ``-1`` on padding steps.
+
+    Example:
+      >>> paths = jaxem.viterbi(hmm, result.params, counts[None])
+    """
+    units = _prepare(model, params, data, lengths)
+    return _viterbi_jit(model, params, units)
+
+
+class SampledSequences(NamedTuple):
+    states: jax.Array  # (S, T) int32
+    observations: Any  # pytree of leaves (S, T, ...), or None without sample_emission
+
+
+def _sample_one(model, params, key, num_steps):
+    initial, transition = model.chain_tables(params)
+    key_first, key_chain, key_emit = jax.random.split(key, 3)
+    first = jax.random.categorical(key_first, initial).astype(jnp.int32)
+
+    def step(state, step_key):
+        new = jax.random.categorical(step_key, transition[state]).astype(jnp.int32)
+        return new, new
+
+    _, rest = jax.lax.scan(step, first, jax.random.split(key_chain, num_steps - 1))
+    path = jnp.concatenate([first[None], rest])
+    if model.sample_emission is None:
+        return path, None
+    observations = jax.vmap(lambda k, z: model.sample_emission(k, params, z))(jax.random.split(key_emit, num_steps), path)
+    return path, observations
+
+
+def _sample_program(model, num_steps, params, keys):
+    states, observations = jax.vmap(lambda k: _sample_one(model, params, k, num_steps))(keys)
+    return SampledSequences(states, observations)
+
+
+_sample_jit = jax.jit(_sample_program, static_argnums=(0, 1))
+
+
+def sample_sequences(model: MarkovModel, params, key, num_steps: int, num_sequences: int = 1) -> SampledSequences:
+    """Draws state paths ``z_1 ~ p(z_1)``, ``z_t ~ p(z_t | z_{t-1})`` and, when the
+    model has ``sample_emission``, observations ``x_t ~ p(x_t | z_t)``.
+
+    Args:
+      model: a :class:`MarkovModel`.
+      params: one set of parameters.
+      key: a ``jax.random.key``.
+      num_steps: T >= 1.
+      num_sequences: S >= 1.
+
+    Returns:
+      :class:`SampledSequences` with ``states`` (S, T) and ``observations``
+      (leaves (S, T, ...), or None when the model has no ``sample_emission``).
+
+    Example:
+      >>> sample = jaxem.sample_sequences(hmm, params, jax.random.key(0), num_steps=100)
+    """
+    _check_model(model)
+    num_steps = validation.check_positive_int(num_steps, "num_steps")
+    num_sequences = validation.check_positive_int(num_sequences, "num_sequences")
+    if key is None:
+        raise ValueError("key must be a jax.random.key; got None.")
+    return _sample_jit(model, num_steps, params, jax.random.split(key, num_sequences))
