@@ -1,6 +1,7 @@
 """Built-in models: ordinary :class:`jaxem.Model` instances with registered closed-form updates."""
 
 from jaxem.models import gaussian
+from jaxem.models.hmm import categorical_hmm, gaussian_hmm, poisson_hmm
 from jaxem.models.mixtures import (
     INIT_SCHEMES,
     bernoulli_mixture,
@@ -12,8 +13,11 @@ from jaxem.models.mixtures import (
 __all__ = [
     "INIT_SCHEMES",
     "bernoulli_mixture",
+    "categorical_hmm",
     "categorical_mixture",
     "gaussian",
+    "gaussian_hmm",
     "gaussian_mixture",
+    "poisson_hmm",
     "poisson_mixture",
 ]
