@@ -19,18 +19,18 @@ object works for a vector, a batch of vectors, or a matrix of rows:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
 __all__ = [
     "Constraint",
-    "real",
     "positive",
-    "unit_interval",
-    "simplex",
     "positive_definite",
+    "real",
+    "simplex",
+    "unit_interval",
 ]
 
 
@@ -41,7 +41,7 @@ class Constraint:
     that is a prefix of the parameter tree.
     """
 
-    __slots__ = ("name", "forward", "inverse")
+    __slots__ = ("forward", "inverse", "name")
 
     def __init__(self, name: str, forward: Callable, inverse: Callable):
         self.name = name

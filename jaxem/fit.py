@@ -32,7 +32,7 @@ from jaxem import validation
 from jaxem.estep import e_step
 from jaxem.mstep import DEFAULT_NUM_GRADIENT_STEPS, GradientSettings, default_optimizer, m_step
 
-__all__ = ["FitResult", "Restarts", "fit", "em_step", "log_likelihood", "posterior", "FitError"]
+__all__ = ["FitError", "FitResult", "Restarts", "em_step", "fit", "log_likelihood", "posterior"]
 
 
 class FitError(RuntimeError):
@@ -236,7 +236,7 @@ def fit(
       >>> result = jaxem.fit(model, data, key=jax.random.key(0), num_restarts=32)
       >>> result.params, result.log_likelihood, result.restarts.log_likelihood
     """
-    units, weights, example, n = _prepare(model, data, weights, lengths)
+    units, weights, example, _ = _prepare(model, data, weights, lengths)
     max_iter = validation.check_positive_int(max_iter, "max_iter", minimum=0)
     tol = validation.check_tol(tol)
     settings = _settings(optimizer, num_gradient_steps)
@@ -269,7 +269,7 @@ def fit(
     failed = np.asarray(restarts.failed)
     if failed.all():
         raise FitError(_failure_message(restarts))
-    pick = lambda x: x[best]  # noqa: E731
+    pick = lambda x: x[best]
     return FitResult(
         params=jax.tree.map(pick, restarts.params),
         log_likelihood=restarts.log_likelihood[best],

@@ -40,7 +40,7 @@ DEFAULT_NUM_GRADIENT_STEPS = 10
 _MAX_BACKTRACKS = 10
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def default_optimizer():
     """The default gradient M-step optimizer (built once, so fits share a cache entry)."""
     return optax.lbfgs(
@@ -108,9 +108,9 @@ def _merge(free, fixed):
 
 def _gradient_ascent(objective, free, constraint_tree, settings: GradientSettings):
     """Maximises ``objective(free)`` from ``free`` without ever returning a worse point."""
-    to_free = lambda u: jax.tree.map(lambda c, x: c.forward(x), constraint_tree, u)  # noqa: E731
+    to_free = lambda u: jax.tree.map(lambda c, x: c.forward(x), constraint_tree, u)
     u0 = jax.tree.map(lambda c, x: c.inverse(x), constraint_tree, free)
-    loss = lambda u: -objective(to_free(u))  # noqa: E731
+    loss = lambda u: -objective(to_free(u))
     optimizer = optax.with_extra_args_support(settings.optimizer)
     start_value = -objective(free)
 

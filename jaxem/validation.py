@@ -5,9 +5,9 @@ Every error names the argument, what was given and what was expected.
 
 from __future__ import annotations
 
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxem import constraints as _constraints
 
@@ -26,7 +26,7 @@ def check_data(data, name: str = "data"):
         where = f"{name}{jax.tree_util.keystr(path)}"
         try:
             host = np.asarray(leaf)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             raise TypeError(f"{where} must be array-like; got {type(leaf).__name__}.") from error
         if host.dtype == object or not (np.issubdtype(host.dtype, np.number) or host.dtype == bool):
             raise TypeError(f"{where} must hold numbers; got dtype {host.dtype}.")

@@ -5,10 +5,9 @@ import importlib
 import jax
 import jax.numpy as jnp
 import numpy as np
+from test_core_fit import CLOSED, CONSTRAINTS, init, log_joint
 
 import jaxem
-
-from test_core_fit import CLOSED, CONSTRAINTS, init, log_joint
 
 _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
@@ -22,7 +21,7 @@ def test_second_fit_does_not_recompile():
     cache_size = fit_module._fit_jit._cache_size()
 
     compiles = []
-    listener = lambda event, duration, **kwargs: compiles.append(event) if event == _COMPILE_EVENT else None  # noqa: E731
+    listener = lambda event, duration, **kwargs: compiles.append(event) if event == _COMPILE_EVENT else None
     jax.monitoring.register_event_duration_secs_listener(listener)
     try:
         # new data values, a new key and a new tolerance (traced): no compilation at all
@@ -39,7 +38,7 @@ def test_new_model_or_shape_does_compile():
     """The check above can fail: a new data shape is seen as a compilation."""
     model = jaxem.Model(log_joint, num_states=2, init=init, constraints=CONSTRAINTS, m_step=CLOSED)
     compiles = []
-    listener = lambda event, duration, **kwargs: compiles.append(event) if event == _COMPILE_EVENT else None  # noqa: E731
+    listener = lambda event, duration, **kwargs: compiles.append(event) if event == _COMPILE_EVENT else None
     jax.monitoring.register_event_duration_secs_listener(listener)
     try:
         jaxem.fit(model, jnp.linspace(-1, 1, 33), key=jax.random.key(0), num_restarts=4, max_iter=5)

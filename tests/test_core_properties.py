@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_core_fit import CLOSED, CONSTRAINTS, log_joint
 
 import jaxem
-
-from test_core_fit import CLOSED, CONSTRAINTS, log_joint
 
 N = 40
 CLOSED_MODEL = jaxem.Model(log_joint, num_states=2, constraints=CONSTRAINTS, m_step=CLOSED)
