@@ -53,9 +53,11 @@ def brute_force(params, x):
     length = len(x)
     log_emit = poisson.logpmf(np.asarray(x)[:, None], p["rates"][None, :])  # (L, K)
     paths = np.array(list(itertools.product(range(K), repeat=length)))
-    log_joint = np.log(p["initial"][paths[:, 0]]) + log_emit[0, paths[:, 0]]
+    with np.errstate(divide="ignore"):  # log 0 = -inf for structural zeros
+        log_initial, log_transition = np.log(p["initial"]), np.log(p["transition"])
+    log_joint = log_initial[paths[:, 0]] + log_emit[0, paths[:, 0]]
     for t in range(1, length):
-        log_joint += np.log(p["transition"][paths[:, t - 1], paths[:, t]]) + log_emit[t, paths[:, t]]
+        log_joint += log_transition[paths[:, t - 1], paths[:, t]] + log_emit[t, paths[:, t]]
     log_z = np.logaddexp.reduce(log_joint)
     prob = np.exp(log_joint - log_z)
     gamma = np.zeros((length, K))
