@@ -1,0 +1,175 @@
+"""Gaussian HMM EM: jaxem (restarts vmapped) against hmmlearn and, if installed, dynamax.
+
+Problem: 50 sequences of length 1000, K = 6 states, D = 4, diagonal Gaussian
+emissions, sampled from a random HMM. Every library starts from the same
+parameters and runs a fixed number of EM iterations (tolerance disabled).
+Reported: seconds per EM iteration per restart, and the ratios.
+
+Second part: one sequence of length 100 000; the full E-step (log-likelihood
+and posterior marginals, i.e. ``jaxem.posterior``) with the sequential
+``lax.scan`` forward algorithm against the associative-scan one.
+
+Usage:
+  python benchmarks/hmm_vs_hmmlearn.py            # float64 (hmmlearn's precision)
+  python benchmarks/hmm_vs_hmmlearn.py --float32  # jaxem in float32
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import time
+
+import jax
+import numpy as np
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--float32", action="store_true", help="run jaxem in float32 (default float64)")
+parser.add_argument("--iterations", type=int, default=10)
+parser.add_argument("--restarts", type=int, default=16)
+parser.add_argument("--hmmlearn-restarts", type=int, default=2, help="hmmlearn restarts timed (its cost is linear in them)")
+parser.add_argument("--long-steps", type=int, default=100_000)
+args = parser.parse_args()
+jax.config.update("jax_enable_x64", not args.float32)
+
+import jax.numpy as jnp  # noqa: E402
+
+import jaxem  # noqa: E402
+
+S, T, K, D = 50, 1000, 6, 4
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def timed(fn, repeats=1):
+    """Best wall-clock seconds of `repeats` calls (after the caller's warm-up)."""
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def make_problem(seed=0):
+    rng = np.random.default_rng(seed)
+    model = jaxem.models.gaussian_hmm(K, covariance_type="diag", reg_covar=0.0)
+    transition = 0.8 * np.eye(K) + 0.2 * rng.dirichlet(np.ones(K), size=K)
+    truth = {
+        "initial": jnp.asarray(rng.dirichlet(np.ones(K))),
+        "transition": jnp.asarray(transition / transition.sum(1, keepdims=True)),
+        "means": jnp.asarray(rng.normal(0, 2, (K, D))),
+        "covariances": jnp.asarray(rng.uniform(0.5, 1.5, (K, D))),
+    }
+    x = np.asarray(jaxem.sample_sequences(model, truth, jax.random.key(seed), T, S).observations)
+    rows = x.reshape(-1, D)
+    starts = {
+        "initial": rng.dirichlet(np.ones(K), size=args.restarts),
+        "transition": rng.dirichlet(np.ones(K), size=(args.restarts, K)),
+        "means": np.stack([rows[rng.choice(len(rows), K, replace=False)] for _ in range(args.restarts)]),
+        "covariances": np.tile(rows.var(0), (args.restarts, K, 1)),
+    }
+    return model, truth, x, starts
+
+
+def bench_jaxem(model, x, starts):
+    dtype = jnp.float32 if args.float32 else jnp.float64
+    init = jax.tree.map(lambda a: jnp.asarray(a, dtype), starts)
+    data = jnp.asarray(x, dtype)
+    run = lambda: jaxem.fit(model, data, init_params=init, max_iter=args.iterations, tol=0.0).restarts.log_likelihood  # noqa: E731
+    compile_start = time.perf_counter()
+    jax.block_until_ready(run())
+    first = time.perf_counter() - compile_start
+    seconds = timed(run, repeats=3)
+    return seconds / (args.iterations * args.restarts), first
+
+
+def bench_hmmlearn(x, starts):
+    from hmmlearn import hmm
+
+    rows = x.reshape(-1, D)
+    lengths = np.full(S, T)
+    total = 0.0
+    for r in range(args.hmmlearn_restarts):
+        reference = hmm.GaussianHMM(K, covariance_type="diag", n_iter=args.iterations, tol=-np.inf, init_params="",
+                                    params="stmc", covars_prior=0.0, covars_weight=1.0)
+        reference.startprob_ = starts["initial"][r]
+        reference.transmat_ = starts["transition"][r]
+        reference.means_ = starts["means"][r]
+        reference.covars_ = starts["covariances"][r]
+        start = time.perf_counter()
+        reference.fit(rows, lengths)
+        total += time.perf_counter() - start
+    return total / (args.iterations * args.hmmlearn_restarts)
+
+
+def bench_dynamax(x, starts):
+    try:
+        from dynamax.hidden_markov_model import DiagonalGaussianHMM
+    except Exception as error:  # noqa: BLE001
+        return None, f"dynamax not importable: {type(error).__name__}: {error}"
+    hmm = DiagonalGaussianHMM(K, D)
+    params, props = hmm.initialize(
+        initial_probs=jnp.asarray(starts["initial"][0]),
+        transition_matrix=jnp.asarray(starts["transition"][0]),
+        emission_means=jnp.asarray(starts["means"][0]),
+        emission_scale_diags=jnp.sqrt(jnp.asarray(starts["covariances"][0])),
+    )
+    emissions = jnp.asarray(x)
+    run = lambda: hmm.fit_em(params, props, emissions, num_iters=args.iterations, verbose=False)[1]  # noqa: E731
+    first_start = time.perf_counter()
+    jax.block_until_ready(run())
+    first = time.perf_counter() - first_start
+    seconds = timed(run, repeats=2)
+    return seconds / args.iterations, f"first call (with compilation) {first:.2f} s"
+
+
+def bench_long(model, truth):
+    x = jaxem.sample_sequences(model, truth, jax.random.key(1), args.long_steps, 1).observations
+    results = {}
+    for name, parallel in (("sequential", False), ("parallel", True)):
+        variant = dataclasses.replace(model, parallel=parallel)
+        run = lambda: jaxem.posterior(variant, truth, x).states  # noqa: E731
+        jax.block_until_ready(run())
+        results[name] = timed(run, repeats=3)
+    check = [jaxem.log_likelihood(dataclasses.replace(model, parallel=p), truth, x) for p in (False, True)]
+    return results, check
+
+
+def main():
+    print(f"machine: nproc={os.cpu_count()}, CPU: {cpu_model()}, jax {jax.__version__} on {jax.devices()[0].platform}, "
+          f"jaxem dtype {'float32' if args.float32 else 'float64'}")
+    model, truth, x, starts = make_problem()
+    print(f"problem: {S} sequences x {T} steps, K={K}, D={D} diagonal Gaussian, {args.iterations} EM iterations, tol disabled")
+    jaxem_seconds, jaxem_first = bench_jaxem(model, x, starts)
+    print(f"jaxem    ({args.restarts} restarts vmapped): {jaxem_seconds * 1e3:.3f} ms per iteration per restart "
+          f"(first call incl. compilation {jaxem_first:.2f} s)")
+    hmmlearn_seconds = bench_hmmlearn(x, starts)
+    print(f"hmmlearn ({args.hmmlearn_restarts} restarts, one after another): {hmmlearn_seconds * 1e3:.3f} ms per iteration per restart")
+    print(f"ratio hmmlearn / jaxem: {hmmlearn_seconds / jaxem_seconds:.1f}x (target >= 10x)")
+    dynamax_seconds, note = bench_dynamax(x, starts)
+    if dynamax_seconds is None:
+        print(note)
+    else:
+        print(f"dynamax  (1 restart, fit_em): {dynamax_seconds * 1e3:.3f} ms per iteration ({note})")
+        print(f"ratio dynamax / jaxem per restart-iteration: {dynamax_seconds / jaxem_seconds:.1f}x (target >= 1x)")
+    long_times, check = bench_long(model, truth)
+    print(f"E-step on one sequence of {args.long_steps} steps (log-likelihood + posterior marginals): "
+          f"sequential scan {long_times['sequential']:.3f} s, associative scan {long_times['parallel']:.3f} s "
+          f"(sequential / parallel = {long_times['sequential'] / long_times['parallel']:.2f}); "
+          f"log-likelihoods {float(check[0]):.6f} vs {float(check[1]):.6f}")
+
+
+if __name__ == "__main__":
+    main()
