@@ -53,6 +53,7 @@ def _plot(x, model, result, output):
     right.set_ylim(np.percentile(finite, 5) - 5, finite.max() + 5)
     right.set(xlabel="EM iteration", ylabel="log-likelihood", title=f"{len(history)} restarts (best in red)")
     right.set_xscale("symlog")
+    right.set_xlim(0, history.shape[1])
     figure.tight_layout()
     figure.savefig(output, dpi=120)
     print(f"saved {output}")
