@@ -237,7 +237,8 @@ class MarkovModel:
     :func:`jaxem.log_likelihood` and :func:`jaxem.posterior` accept it as
     they accept a :class:`jaxem.Model`, with ``data`` a pytree of leaves
     ``(num_sequences, T, ...)`` and optional ``lengths`` (num_sequences,).
-    Sample weights are per sequence.
+    Sample weights are per sequence, so :func:`jaxem.fit`'s ``tol`` is a
+    change of the objective per unit-weight sequence (not per step).
 
     Args:
       log_initial: ``(params, z) -> scalar``, ``log p(z_1 = z)``.
