@@ -34,9 +34,9 @@ parser.add_argument("--long-steps", type=int, default=100_000)
 args = parser.parse_args()
 jax.config.update("jax_enable_x64", not args.float32)
 
-import jax.numpy as jnp  # noqa: E402
+import jax.numpy as jnp
 
-import jaxem  # noqa: E402
+import jaxem
 
 S, T, K, D = 50, 1000, 6, 4
 
@@ -87,7 +87,7 @@ def bench_jaxem(model, x, starts):
     dtype = jnp.float32 if args.float32 else jnp.float64
     init = jax.tree.map(lambda a: jnp.asarray(a, dtype), starts)
     data = jnp.asarray(x, dtype)
-    run = lambda: jaxem.fit(model, data, init_params=init, max_iter=args.iterations, tol=0.0).restarts.log_likelihood  # noqa: E731
+    run = lambda: jaxem.fit(model, data, init_params=init, max_iter=args.iterations, tol=0.0).restarts.log_likelihood
     compile_start = time.perf_counter()
     jax.block_until_ready(run())
     first = time.perf_counter() - compile_start
@@ -146,7 +146,7 @@ def bench_long(model, truth):
     results = {}
     for name, parallel in (("sequential", False), ("parallel", True)):
         variant = dataclasses.replace(model, parallel=parallel)
-        run = lambda: jaxem.posterior(variant, truth, x).states  # noqa: E731
+        run = lambda variant=variant: jaxem.posterior(variant, truth, x).states
         jax.block_until_ready(run())
         results[name] = timed(run, repeats=3)
     check = [jaxem.log_likelihood(dataclasses.replace(model, parallel=p), truth, x) for p in (False, True)]

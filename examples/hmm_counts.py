@@ -25,10 +25,10 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import jax.numpy as jnp
+import numpy as np
 
-import jaxem  # noqa: E402
+import jaxem
 
 FIRST_YEAR = 1900
 # fmt: off

@@ -31,7 +31,8 @@ values never influence a result.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -44,8 +45,8 @@ __all__ = [
     "MarkovModel",
     "MarkovPosterior",
     "SampledSequences",
-    "Sequences",
     "SequenceData",
+    "Sequences",
     "log_partition",
     "pairwise_marginals",
     "sample_sequences",

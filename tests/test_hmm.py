@@ -4,13 +4,13 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from hmmlearn import hmm as hmmlearn_hmm  # noqa: E402
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hmmlearn import hmm as hmmlearn_hmm
 
-import jaxem  # noqa: E402
-from jaxem.models.hmm import categorical_hmm, gaussian_hmm, poisson_hmm  # noqa: E402
+import jaxem
+from jaxem.models.hmm import categorical_hmm, gaussian_hmm, poisson_hmm
 
 K = 3
 LENGTHS = np.array([60, 45, 80, 30, 52])

@@ -7,13 +7,13 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from scipy.stats import poisson  # noqa: E402
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.stats import poisson
 
-import jaxem  # noqa: E402
-from jaxem import markov  # noqa: E402
+import jaxem
+from jaxem import markov
 
 K = 3
 
