@@ -114,8 +114,16 @@ def gaussian_log_density(params, x, covariance_type: str = "full"):
         variances = covariances  # (K, D)
     else:
         variances = covariances[:, None]  # (K, 1), broadcast over features
-    diff = x[..., None, :] - means  # (..., K, D)
-    squared = jnp.sum(diff**2 / variances, axis=-1)
+    # sum_d (x_d - mu_kd)^2 / s_kd expanded into matrix products around a shared reference
+    # point (so the terms stay small): no (N, K, D) intermediate.
+    precisions = jnp.broadcast_to(1.0 / variances, means.shape)  # (K, D)
+    centre = jnp.mean(means, axis=0)
+    u, v = x - centre, means - centre
+    squared = (
+        jnp.einsum("...d,kd->...k", u**2, precisions, precision=_HIGHEST)
+        - 2.0 * jnp.einsum("...d,kd->...k", u, v * precisions, precision=_HIGHEST)
+        + jnp.sum(v**2 * precisions, axis=-1)
+    )
     log_det = 0.5 * jnp.sum(jnp.broadcast_to(jnp.log(variances), means.shape), axis=-1)
     return constant - log_det - 0.5 * squared
 
@@ -167,16 +175,19 @@ def covariances_update(x, responsibilities, weights, means, covariance_type: str
     check_covariance_type(covariance_type)
     weighted, totals = _component_totals(responsibilities, weights)
     num_features = x.shape[-1]
-    diff = x[:, None, :] - means  # (N, K, D): O(N K D), no D x D per observation
+    diff = x[None, :, :] - means[:, None, :]  # (K, N, D): O(N K D), no D x D per observation
     if covariance_type in ("diag", "spherical"):
-        variances = jnp.einsum("nk,nkd->kd", weighted, diff**2, precision=_HIGHEST) / totals[:, None] + reg_covar
+        variances = jnp.sum(weighted.T[:, :, None] * diff**2, axis=1) / totals[:, None] + reg_covar
         return variances if covariance_type == "diag" else jnp.mean(variances, axis=-1)
-    scaled = weighted[:, :, None] * diff  # (N, K, D)
+    # sum_i w_i r_ik d_ik d_ik^T = A_k^T A_k with rows a_ik = sqrt(w_i r_ik) d_ik: one
+    # (D, N) x (N, D) product per component, O(N K D^2).
+    scaled = jnp.sqrt(weighted.T)[:, :, None] * diff  # (K, N, D)
     if covariance_type == "full":
-        scatter = jnp.einsum("nkd,nke->kde", scaled, diff, precision=_HIGHEST)  # K Gram matrices: O(N K D^2)
+        scatter = jnp.einsum("knd,kne->kde", scaled, scaled, precision=_HIGHEST)
         covariances = scatter / totals[:, None, None]
     else:
-        scatter = jnp.einsum("nkd,nke->de", scaled, diff, precision=_HIGHEST)
+        scaled = scaled.reshape(-1, num_features)
+        scatter = jnp.matmul(scaled.T, scaled, precision=_HIGHEST)
         covariances = scatter / jnp.sum(weighted)
     return covariances + reg_covar * jnp.eye(num_features, dtype=covariances.dtype)
 
