@@ -1,7 +1,8 @@
 """Quickstart: a two-component 1-D Gaussian mixture written as a plain log joint.
 
 Fits 32 restarts at once (one jit-compiled program) and prints each restart's
-final log-likelihood, iteration count and convergence, then the best parameters.
+final log-likelihood, iteration count and convergence, then the best parameters;
+then fits Old Faithful with the built-in Gaussian mixture in one line.
 Runs in well under a minute on 2 CPU cores.
 """
 
@@ -49,6 +50,13 @@ def main():
     print(f"\nbest restart {int(result.best_restart)}: log-likelihood {float(result.log_likelihood):.4f}")
     for name, value in result.params.items():
         print(f"  {name:8s} {np.array2string(np.asarray(value), precision=4)}")
+
+    # The same engine with a built-in model: one line for a full-covariance mixture.
+    faithful = jaxem.datasets.load_faithful()
+    builtin = jaxem.fit(jaxem.models.gaussian_mixture(2), faithful, key=jax.random.key(1), num_restarts=32)
+    print(f"\nOld Faithful, built-in 2-component full-covariance mixture, 32 restarts: "
+          f"log-likelihood {float(builtin.log_likelihood):.4f}")
+    print(f"  means\n{np.array2string(np.asarray(builtin.params['means']), precision=3)}")
 
 
 if __name__ == "__main__":
