@@ -43,6 +43,9 @@ __all__ = [
 
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
 _HIGHEST = jax.lax.Precision.HIGHEST
+# Up to this many features the full-covariance Mahalanobis term is an unrolled
+# triangular product (see _triangular_squared_norms); above it, a matrix product.
+_UNROLL_MAX_FEATURES = 16
 
 
 def check_covariance_type(covariance_type: str) -> str:
@@ -67,6 +70,22 @@ def _inverse_cholesky(covariance):
     lower = jnp.linalg.cholesky(covariance)
     eye = jnp.broadcast_to(jnp.eye(covariance.shape[-1], dtype=covariance.dtype), covariance.shape)
     return jax.scipy.linalg.solve_triangular(lower, eye, lower=True)
+
+
+def _triangular_squared_norms(u, inverse, projected_means):
+    """``|P_k u - P_k m_k|^2`` for every ``k``, with ``P_k`` lower triangular.
+
+    Written as ``D (D + 1) / 2`` unrolled multiply-adds on arrays of shape
+    (..., K), one feature at a time: XLA fuses them into one loop over the
+    observations, so the (..., K, D) projections are never stored. The same
+    ``O(N K D^2)`` arithmetic as the matrix product (half of it, since the
+    upper triangle is skipped), but without its (N, K, D) memory traffic.
+    """
+    squared = 0.0
+    for e in range(u.shape[-1]):
+        row = sum(u[..., d, None] * inverse[:, e, d] for d in range(e + 1))
+        squared = squared + (row - projected_means[:, e]) ** 2
+    return squared
 
 
 def gaussian_log_density(params, x, covariance_type: str = "full"):
@@ -103,8 +122,11 @@ def gaussian_log_density(params, x, covariance_type: str = "full"):
         inverse = _inverse_cholesky(covariances)  # (K, D, D) or (D, D)
         log_det = jnp.sum(jnp.log(jnp.diagonal(inverse, axis1=-2, axis2=-1)), axis=-1)  # (K,) or ()
         if covariance_type == "full":
-            projected_x = jnp.einsum("...d,ked->...ke", x - centre, inverse, precision=_HIGHEST)
             projected_means = jnp.einsum("kd,ked->ke", means - centre, inverse, precision=_HIGHEST)
+            if num_features <= _UNROLL_MAX_FEATURES:
+                squared = _triangular_squared_norms(x - centre, inverse, projected_means)
+                return constant + log_det - 0.5 * squared
+            projected_x = jnp.einsum("...d,ked->...ke", x - centre, inverse, precision=_HIGHEST)
         else:
             projected_x = jnp.einsum("...d,ed->...e", x - centre, inverse, precision=_HIGHEST)[..., None, :]
             projected_means = jnp.einsum("kd,ed->ke", means - centre, inverse, precision=_HIGHEST)
