@@ -17,10 +17,13 @@ type           ``covariances``  meaning
 
 Cost. For ``full`` the density is evaluated through the inverse Cholesky
 factor ``P_k = L_k^{-1}`` (``Sigma_k = L_k L_k^T``): the Mahalanobis term is
-``|P_k (x - mu_k)|^2``, i.e. one ``(N, D) x (D, K D)`` matrix product, and the
-covariance update is a centred weighted Gram matrix per component. Both are
-``O(N K D^2)`` with no ``N x K x D x D`` intermediate; every matrix product
-runs at ``precision="highest"``.
+``|P_k (x - mu_k)|^2``. Up to 16 features it is an unrolled triangular
+product that XLA fuses into one loop over the observations (no (N, K, D)
+array is stored, which made the E-step memory-bound); above that, one
+``(N, D) x (D, K D)`` matrix product. The covariance update is a centred
+weighted Gram matrix per component. Both are ``O(N K D^2)`` with no
+``N x K x D x D`` intermediate; every matrix product runs at
+``precision="highest"``.
 """
 
 from __future__ import annotations
