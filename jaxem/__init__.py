@@ -1,7 +1,6 @@
 """jaxem: Expectation-Maximization from a user-written log joint, on JAX."""
 
-from jaxem import constraints
-from jaxem import datasets, models
+from jaxem import constraints, datasets, models
 from jaxem.fit import FitError, FitResult, Restarts, em_step, fit, log_likelihood, posterior
 from jaxem.markov import MarkovModel, sample_sequences, viterbi
 from jaxem.model import Model

@@ -34,7 +34,7 @@ import optax
 from jaxem import constraints as _constraints
 from jaxem.estep import expected_log_joint
 
-__all__ = ["GradientSettings", "default_optimizer", "m_step", "registered_names"]
+__all__ = ["GradientSettings", "apply_closed_form", "default_optimizer", "m_step", "registered_names"]
 
 DEFAULT_NUM_GRADIENT_STEPS = 10
 _MAX_BACKTRACKS = 10
@@ -82,15 +82,18 @@ def registered_names(model, data, marginals, weights, params) -> tuple[str, ...]
     return tuple(shapes)
 
 
-def _closed_form(model, params, data, marginals, weights):
-    if model.m_step is None:
+def apply_closed_form(m_step, params, data, marginals, weights):
+    """Applies registered updates: a dict runs in order (each update sees the earlier
+    results), one function returns a partial params dict. Used by the M-step and by
+    built-in inits (which start from ``params = {}``)."""
+    if m_step is None:
         return params
     params = dict(params)
-    if isinstance(model.m_step, dict):
-        for name, update in model.m_step.items():
+    if isinstance(m_step, dict):
+        for name, update in m_step.items():
             params[name] = update(data, marginals, weights, params)
     else:
-        params.update(model.m_step(data, marginals, weights, params))
+        params.update(m_step(data, marginals, weights, params))
     return params
 
 
@@ -155,7 +158,7 @@ def m_step(model, params, units, marginals, weights, settings: GradientSettings)
     """One M-step from the E-step marginals; returns params with unchanged dtypes."""
     data = model.update_data(units)
     names = registered_names(model, data, marginals, weights, params)
-    new = _closed_form(model, params, data, marginals, weights)
+    new = apply_closed_form(model.m_step, params, data, marginals, weights)
     new = jax.tree.map(lambda n, o: jnp.asarray(n, o.dtype), new, params)
     if isinstance(params, dict) and set(names) >= set(params):
         return new

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 from jaxem import constraints
 from jaxem.model import Model
 from jaxem.models import gaussian
+from jaxem.mstep import apply_closed_form
 
 __all__ = [
     "INIT_SCHEMES",
@@ -118,8 +119,8 @@ def _check_init(init):
     return init
 
 
-def _make_init(init, num_components, features, update):
-    """``init(key, data)``: responsibilities from the scheme, then the closed-form update."""
+def _make_init(init, num_components, features, m_step):
+    """``init(key, data)``: responsibilities from the scheme, then the registered updates."""
     init = _check_init(init)
     if callable(init):
         return init
@@ -127,9 +128,21 @@ def _make_init(init, num_components, features, update):
     def start(key, data):
         points = features(data)
         responsibilities = initial_responsibilities(key, points, num_components, init)
-        return update(data, responsibilities, jnp.ones(points.shape[0], points.dtype))
+        return apply_closed_form(m_step, {}, data, responsibilities, jnp.ones(points.shape[0], points.dtype))
 
     return start
+
+
+def _mixture(log_joint, num_components, init, features, updates, constraint_of):
+    """A mixture Model: ``weights`` on the simplex plus the family's registered updates."""
+    m_step = {"weights": _weights_entry, **updates}
+    return Model(
+        log_joint,
+        num_states=num_components,
+        init=_make_init(init, num_components, features, m_step),
+        constraints={"weights": constraints.simplex, **constraint_of},
+        m_step=m_step,
+    )
 
 
 def _check_components(num_components):
@@ -184,9 +197,6 @@ def gaussian_mixture(num_components: int, *, covariance_type: str = "full", reg_
         log_density = gaussian.gaussian_log_density(params, x, covariance_type)
         return jnp.log(params["weights"][z]) + log_density[z]
 
-    def update_weights(data, responsibilities, weights, params):
-        return gaussian.mixture_weights_update(responsibilities, weights)
-
     def update_means(data, responsibilities, weights, params):
         return gaussian.means_update(_as_float(data), responsibilities, weights)
 
@@ -200,18 +210,16 @@ def gaussian_mixture(num_components: int, *, covariance_type: str = "full", reg_
             raise ValueError(f"data for a Gaussian mixture must have shape (N, D); got shape {data.shape}.")
         return _as_float(data)
 
-    def closed_form(data, responsibilities, weights):
-        return gaussian.gaussian_update(_as_float(data), responsibilities, weights, covariance_type, reg_covar)
-
     covariance_constraint = (
         constraints.positive_definite if covariance_type in ("full", "tied") else constraints.positive
     )
-    return Model(
+    return _mixture(
         log_joint,
-        num_states=num_components,
-        init=_make_init(init, num_components, features, closed_form),
-        constraints={"weights": constraints.simplex, "means": constraints.real, "covariances": covariance_constraint},
-        m_step={"weights": update_weights, "means": update_means, "covariances": update_covariances},
+        num_components,
+        init,
+        features,
+        {"means": update_means, "covariances": update_covariances},
+        {"means": constraints.real, "covariances": covariance_constraint},
     )
 
 
@@ -256,18 +264,8 @@ def poisson_mixture(num_components: int, *, init="kmeans++") -> Model:
         rates = _weighted_average(_flat(data), responsibilities, weights)
         return rates.reshape((num_components,) + data.shape[1:])
 
-    def closed_form(data, responsibilities, weights):
-        return {
-            "weights": gaussian.mixture_weights_update(responsibilities, weights),
-            "rates": update_rates(data, responsibilities, weights, None),
-        }
-
-    return Model(
-        log_joint,
-        num_states=num_components,
-        init=_make_init(init, num_components, _flat, closed_form),
-        constraints={"weights": constraints.simplex, "rates": constraints.positive},
-        m_step={"weights": _weights_entry, "rates": update_rates},
+    return _mixture(
+        log_joint, num_components, init, _flat, {"rates": update_rates}, {"rates": constraints.positive}
     )
 
 
@@ -301,18 +299,8 @@ def bernoulli_mixture(num_components: int, *, init="kmeans++") -> Model:
     def update_probs(data, responsibilities, weights, params):
         return _weighted_average(_flat(data), responsibilities, weights)
 
-    def closed_form(data, responsibilities, weights):
-        return {
-            "weights": gaussian.mixture_weights_update(responsibilities, weights),
-            "probs": update_probs(data, responsibilities, weights, None),
-        }
-
-    return Model(
-        log_joint,
-        num_states=num_components,
-        init=_make_init(init, num_components, _flat, closed_form),
-        constraints={"weights": constraints.simplex, "probs": constraints.unit_interval},
-        m_step={"weights": _weights_entry, "probs": update_probs},
+    return _mixture(
+        log_joint, num_components, init, _flat, {"probs": update_probs}, {"probs": constraints.unit_interval}
     )
 
 
@@ -351,16 +339,9 @@ def categorical_mixture(num_components: int, num_categories: int, *, init="kmean
         flat = _weighted_average(codes.reshape(codes.shape[0], -1), responsibilities, weights)
         return flat.reshape((num_components,) + codes.shape[1:])
 
-    def closed_form(data, responsibilities, weights):
-        return {
-            "weights": gaussian.mixture_weights_update(responsibilities, weights),
-            "probs": update_probs(data, responsibilities, weights, None),
-        }
+    def features(data):
+        return one_hot(data).reshape(data.shape[0], -1)
 
-    return Model(
-        log_joint,
-        num_states=num_components,
-        init=_make_init(init, num_components, lambda data: one_hot(data).reshape(data.shape[0], -1), closed_form),
-        constraints={"weights": constraints.simplex, "probs": constraints.simplex},
-        m_step={"weights": _weights_entry, "probs": update_probs},
+    return _mixture(
+        log_joint, num_components, init, features, {"probs": update_probs}, {"probs": constraints.simplex}
     )
