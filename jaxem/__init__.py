@@ -1,8 +1,9 @@
 """jaxem: Expectation-Maximization from a user-written log joint, on JAX."""
 
 from jaxem import constraints, datasets, models
+from jaxem.decoding import sample_sequences, viterbi
 from jaxem.fit import FitError, FitResult, Restarts, em_step, fit, log_likelihood, posterior
-from jaxem.markov import MarkovModel, sample_sequences, viterbi
+from jaxem.markov import MarkovModel
 from jaxem.model import Model
 
 __all__ = [
