@@ -202,7 +202,10 @@ def covariances_update(x, responsibilities, weights, means, covariance_type: str
     num_features = x.shape[-1]
     diff = x[None, :, :] - means[:, None, :]  # (K, N, D): O(N K D), no D x D per observation
     if covariance_type in ("diag", "spherical"):
-        variances = jnp.sum(weighted.T[:, :, None] * diff**2, axis=1) / totals[:, None] + reg_covar
+        # A contraction over N (a dot), not a fused multiply-and-reduce over the middle axis:
+        # XLA:CPU runs the latter ~3x slower at N = 1e5 (measured in benchmarks/RESULTS.md).
+        squares = jnp.einsum("nk,knd->kd", weighted, diff**2, precision=_HIGHEST)
+        variances = squares / totals[:, None] + reg_covar
         return variances if covariance_type == "diag" else jnp.mean(variances, axis=-1)
     # sum_i w_i r_ik d_ik d_ik^T = A_k^T A_k with rows a_ik = sqrt(w_i r_ik) d_ik: one
     # (D, N) x (N, D) product per component, O(N K D^2).
