@@ -287,16 +287,10 @@ class MarkovModel:
             if not callable(getattr(self, name)):
                 raise TypeError(f"{name} must be callable; got {getattr(self, name)!r}.")
         _check_num_states(self.num_states)
-        for name in ("init", "log_prior", "sample_emission"):
-            value = getattr(self, name)
-            if value is not None and not callable(value):
-                raise TypeError(f"{name} must be callable or None; got {value!r}.")
-        if self.m_step is not None and not callable(self.m_step):
-            if not isinstance(self.m_step, dict):
-                raise TypeError(f"m_step must be None, a dict {{name: update}} or a function; got {type(self.m_step).__name__}.")
-            for name, update in self.m_step.items():
-                if not callable(update):
-                    raise TypeError(f"m_step[{name!r}] must be callable (data, marginals, weights, params); got {update!r}.")
+        validation.check_model_functions(
+            self,
+            {"init": "(key, data) -> params", "log_prior": "(params) -> scalar", "sample_emission": "(key, params, z) -> x"},
+        )
         if not isinstance(self.parallel, bool):
             raise TypeError(f"parallel must be a bool; got {self.parallel!r}.")
 

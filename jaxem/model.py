@@ -25,6 +25,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxem import validation
+
 __all__ = ["Model"]
 
 
@@ -94,19 +96,9 @@ class Model:
         if not callable(self.log_joint):
             raise TypeError(f"log_joint must be callable (params, x, z) -> scalar; got {self.log_joint!r}.")
         _normalise_num_states(self.num_states)
-        if self.init is not None and not callable(self.init):
-            raise TypeError(f"init must be callable (key, data) -> params or None; got {self.init!r}.")
-        if self.log_prior is not None and not callable(self.log_prior):
-            raise TypeError(f"log_prior must be callable (params) -> scalar or None; got {self.log_prior!r}.")
-        if self.m_step is not None and not callable(self.m_step):
-            if not isinstance(self.m_step, dict):
-                raise TypeError(
-                    "m_step must be None, a dict {parameter name: update function} or one function "
-                    f"returning a params dict; got {type(self.m_step).__name__}."
-                )
-            for name, update in self.m_step.items():
-                if not callable(update):
-                    raise TypeError(f"m_step[{name!r}] must be callable (data, responsibilities, weights, params); got {update!r}.")
+        validation.check_model_functions(
+            self, {"init": "(key, data) -> params", "log_prior": "(params) -> scalar"}
+        )
 
     # ------------------------------------------------------------------ engine protocol
     @property

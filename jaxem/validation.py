@@ -65,6 +65,25 @@ def check_weights(weights, n: int):
     return jnp.asarray(host, dtype)
 
 
+def check_model_functions(model, optional: dict[str, str]):
+    """Optional callables (name -> expected signature) and ``m_step`` of a model, at construction."""
+    for name, signature in optional.items():
+        value = getattr(model, name)
+        if value is not None and not callable(value):
+            raise TypeError(f"{name} must be callable {signature} or None; got {value!r}.")
+    m_step = model.m_step
+    if m_step is None or callable(m_step):
+        return
+    if not isinstance(m_step, dict):
+        raise TypeError(
+            "m_step must be None, a dict {parameter name: update function} or one function "
+            f"returning a params dict; got {type(m_step).__name__}."
+        )
+    for name, update in m_step.items():
+        if not callable(update):
+            raise TypeError(f"m_step[{name!r}] must be callable (data, responsibilities, weights, params); got {update!r}.")
+
+
 def check_positive_int(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int >= {minimum}; got {value!r}.")
