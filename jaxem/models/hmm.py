@@ -29,27 +29,11 @@ import jax.numpy as jnp
 from jaxem import constraints
 from jaxem.markov import MarkovModel
 from jaxem.models import gaussian
-from jaxem.models.mixtures import INIT_SCHEMES, initial_responsibilities
+from jaxem.models.mixtures import check_count, check_init, float_dtype, initial_responsibilities
 
 __all__ = ["categorical_hmm", "gaussian_hmm", "initial_update", "poisson_hmm", "transition_update"]
 
 _CHAIN_CONSTRAINTS = {"initial": constraints.simplex, "transition": constraints.simplex}
-
-
-def _check_num_states(num_states):
-    if isinstance(num_states, bool) or not isinstance(num_states, int) or num_states < 1:
-        raise ValueError(f"num_states must be an int >= 1; got {num_states!r}.")
-    return num_states
-
-
-def _check_init(init):
-    if not callable(init) and init not in INIT_SCHEMES:
-        raise ValueError(f"init must be one of {INIT_SCHEMES} or a callable (key, data) -> params; got {init!r}.")
-    return init
-
-
-def _float_dtype():
-    return jnp.result_type(float)
 
 
 # ---------------------------------------------------------------------- chain updates
@@ -82,14 +66,14 @@ def _make_init(init, num_states, features, emission_update):
 
     def start(key, data):
         rows = data.flat_observations()
-        step_weights = data.step_weights(jnp.ones(data.mask.shape[0], _float_dtype()))
+        step_weights = data.step_weights(jnp.ones(data.mask.shape[0], float_dtype()))
         responsibilities = initial_responsibilities(key, features(rows), num_states, init)
         emission = emission_update(rows, responsibilities, step_weights)
         hard = responsibilities.reshape(data.mask.shape + (num_states,))
         both = (data.mask[:, 1:] & data.mask[:, :-1]).astype(hard.dtype)
         counts = jnp.einsum("stj,stk,st->jk", hard[:, :-1], hard[:, 1:], both) + 1.0
         return {
-            "initial": jnp.full((num_states,), 1.0 / num_states, _float_dtype()),
+            "initial": jnp.full((num_states,), 1.0 / num_states, float_dtype()),
             "transition": counts / jnp.sum(counts, axis=1, keepdims=True),
             **emission,
         }
@@ -109,7 +93,7 @@ def _chain_factors():
 
 def _as_rows(x):
     """Step observations as float rows (N, F): scalars become one feature."""
-    return jnp.asarray(x, _float_dtype()).reshape(x.shape[0], -1)
+    return jnp.asarray(x, float_dtype()).reshape(x.shape[0], -1)
 
 
 # ---------------------------------------------------------------------- Gaussian
@@ -137,12 +121,12 @@ def gaussian_hmm(num_states: int, *, covariance_type: str = "full", reg_covar: f
       >>> hmm = jaxem.models.gaussian_hmm(3, covariance_type="diag")
       >>> result = jaxem.fit(hmm, sequences, lengths=lengths, key=jax.random.key(0))
     """
-    num_states = _check_num_states(num_states)
+    num_states = check_count(num_states, "num_states")
     gaussian.check_covariance_type(covariance_type)
     if not float(reg_covar) >= 0:
         raise ValueError(f"reg_covar must be a non-negative float; got {reg_covar!r}.")
     reg_covar = float(reg_covar)
-    init = _check_init(init)
+    init = check_init(init)
     log_initial, log_transition = _chain_factors()
 
     def log_emission(params, x, z):
@@ -201,8 +185,8 @@ def poisson_hmm(num_states: int, *, init="kmeans++") -> MarkovModel:
     Example:
       >>> result = jaxem.fit(jaxem.models.poisson_hmm(2), counts[None], key=jax.random.key(0))
     """
-    num_states = _check_num_states(num_states)
-    init = _check_init(init)
+    num_states = check_count(num_states, "num_states")
+    init = check_init(init)
     log_initial, log_transition = _chain_factors()
 
     def log_emission(params, x, z):
@@ -245,10 +229,9 @@ def categorical_hmm(num_states: int, num_categories: int, *, init="kmeans++") ->
     Example:
       >>> result = jaxem.fit(jaxem.models.categorical_hmm(2, 4), symbols, key=jax.random.key(0))
     """
-    num_states = _check_num_states(num_states)
-    if isinstance(num_categories, bool) or not isinstance(num_categories, int) or num_categories < 1:
-        raise ValueError(f"num_categories must be an int >= 1; got {num_categories!r}.")
-    init = _check_init(init)
+    num_states = check_count(num_states, "num_states")
+    check_count(num_categories, "num_categories")
+    init = check_init(init)
     log_initial, log_transition = _chain_factors()
 
     def log_emission(params, x, z):
@@ -258,7 +241,7 @@ def categorical_hmm(num_states: int, num_categories: int, *, init="kmeans++") ->
         return jnp.sum(jnp.log(picked))
 
     def one_hot(rows):
-        return jax.nn.one_hot(jnp.asarray(rows, jnp.int32), num_categories, dtype=_float_dtype())
+        return jax.nn.one_hot(jnp.asarray(rows, jnp.int32), num_categories, dtype=float_dtype())
 
     def probs_from(rows, responsibilities, step_weights):
         codes = one_hot(rows)  # (N, C) or (N, D, C)

@@ -111,7 +111,7 @@ def initial_responsibilities(key, points, num_components: int, scheme: str = "km
     return jax.nn.one_hot(jnp.argmin(distances, axis=1), num_components, dtype=points.dtype)
 
 
-def _check_init(init):
+def check_init(init):
     if callable(init):
         return init
     if init not in INIT_SCHEMES:
@@ -121,7 +121,7 @@ def _check_init(init):
 
 def _make_init(init, num_components, features, m_step):
     """``init(key, data)``: responsibilities from the scheme, then the registered updates."""
-    init = _check_init(init)
+    init = check_init(init)
     if callable(init):
         return init
 
@@ -145,13 +145,14 @@ def _mixture(log_joint, num_components, init, features, updates, constraint_of):
     )
 
 
-def _check_components(num_components):
-    if isinstance(num_components, bool) or not isinstance(num_components, int) or num_components < 1:
-        raise ValueError(f"num_components must be an int >= 1; got {num_components!r}.")
-    return num_components
+def check_count(value, name: str) -> int:
+    """A size argument (components, states, categories): an int >= 1, else ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
+    return value
 
 
-def _float_dtype():
+def float_dtype():
     return jnp.result_type(float)
 
 
@@ -187,7 +188,7 @@ def gaussian_mixture(num_components: int, *, covariance_type: str = "full", reg_
       >>> result = jaxem.fit(model, jaxem.datasets.load_faithful(), key=jax.random.key(0), num_restarts=32)
       >>> result.params["means"]
     """
-    num_components = _check_components(num_components)
+    num_components = check_count(num_components, "num_components")
     covariance_type = gaussian.check_covariance_type(covariance_type)
     if not float(reg_covar) >= 0:
         raise ValueError(f"reg_covar must be a non-negative float; got {reg_covar!r}.")
@@ -225,7 +226,7 @@ def gaussian_mixture(num_components: int, *, covariance_type: str = "full", reg_
 
 def _as_float(data):
     data = jnp.asarray(data)
-    return data if jnp.issubdtype(data.dtype, jnp.floating) else data.astype(_float_dtype())
+    return data if jnp.issubdtype(data.dtype, jnp.floating) else data.astype(float_dtype())
 
 
 def _weighted_average(values, responsibilities, weights):
@@ -255,7 +256,7 @@ def poisson_mixture(num_components: int, *, init="kmeans++") -> Model:
     Example:
       >>> result = jaxem.fit(jaxem.models.poisson_mixture(3), counts, key=jax.random.key(0))
     """
-    num_components = _check_components(num_components)
+    num_components = check_count(num_components, "num_components")
 
     def log_joint(params, x, z):
         return jnp.log(params["weights"][z]) + jnp.sum(jax.scipy.stats.poisson.logpmf(x, params["rates"][z]))
@@ -288,7 +289,7 @@ def bernoulli_mixture(num_components: int, *, init="kmeans++") -> Model:
     Example:
       >>> result = jaxem.fit(jaxem.models.bernoulli_mixture(4), binary, key=jax.random.key(0))
     """
-    num_components = _check_components(num_components)
+    num_components = check_count(num_components, "num_components")
 
     def log_joint(params, x, z):
         x = x.astype(params["probs"].dtype)
@@ -320,9 +321,8 @@ def categorical_mixture(num_components: int, num_categories: int, *, init="kmean
     Example:
       >>> result = jaxem.fit(jaxem.models.categorical_mixture(3, 4), codes, key=jax.random.key(0))
     """
-    num_components = _check_components(num_components)
-    if isinstance(num_categories, bool) or not isinstance(num_categories, int) or num_categories < 1:
-        raise ValueError(f"num_categories must be an int >= 1; got {num_categories!r}.")
+    num_components = check_count(num_components, "num_components")
+    check_count(num_categories, "num_categories")
 
     def log_joint(params, x, z):
         probs = params["probs"][z]  # (D, C)
@@ -332,7 +332,7 @@ def categorical_mixture(num_components: int, num_categories: int, *, init="kmean
     def one_hot(data):
         if data.ndim != 2:
             raise ValueError(f"data for a categorical mixture must have shape (N, D); got shape {data.shape}.")
-        return jax.nn.one_hot(data.astype(jnp.int32), num_categories, dtype=_float_dtype())  # (N, D, C)
+        return jax.nn.one_hot(data.astype(jnp.int32), num_categories, dtype=float_dtype())  # (N, D, C)
 
     def update_probs(data, responsibilities, weights, params):
         codes = one_hot(data)
