@@ -36,7 +36,17 @@ __all__ = ["FitError", "FitResult", "Restarts", "em_step", "fit", "log_likelihoo
 
 
 class FitError(RuntimeError):
-    """Every restart failed."""
+    """Every restart failed.
+
+    Attributes:
+      restarts: the :class:`Restarts` of the failed fit (each restart's last
+        finite params, ``history`` up to the failure, ``failed_iteration`` and
+        ``failed_value``), for inspecting what went wrong.
+    """
+
+    def __init__(self, message, restarts=None):
+        super().__init__(message)
+        self.restarts = restarts
 
 
 class Restarts(NamedTuple):
@@ -268,7 +278,7 @@ def fit(
     restarts, best = _fit_jit(model, settings, max_iter, keys, batch, units, weights, jnp.asarray(tol, weights.dtype))
     failed = np.asarray(restarts.failed)
     if failed.all():
-        raise FitError(_failure_message(restarts))
+        raise FitError(_failure_message(restarts), restarts)
     pick = lambda x: x[best]
     return FitResult(
         params=jax.tree.map(pick, restarts.params),
