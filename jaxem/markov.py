@@ -24,8 +24,8 @@ fits it exactly as it fits a mixture:
 Ragged batches: data leaves have shape ``(S, T, ...)`` and ``lengths`` (S,)
 gives each sequence's length. Steps ``t >= length`` are padding: before any
 user function sees them they are replaced by the sequence's first step, their
-emission potentials are zero and the forward recursion skips them, so their
-values never influence a result.
+emission potentials are zero and the log-likelihood reads the forward message
+at the last real step, so their values never influence a result.
 """
 
 from __future__ import annotations
@@ -171,7 +171,13 @@ def _forward_sequential(potentials, length):
     alpha`` and ``s = max phi`` (exact; one K x K matvec per step instead of
     K^2 exponentials). It loses a state only when all of its incoming mass is
     below ``exp(-700)`` (float64) / ``exp(-87)`` (float32) relative to the
-    largest forward message. Steps ``t >= L`` leave ``alpha`` unchanged.
+    largest forward message.
+
+    The recursion runs over all T steps and the result reads ``alpha_L``:
+    ``alpha_t`` depends only on steps ``<= t``, so the padding steps after
+    ``L`` never reach it, and their gradients (marginals) are exactly zero.
+    That costs nothing per step, where masking every step with ``t < L``
+    made float32 fits ~1.2x slower (an interleaved A/B, benchmarks/RESULTS.md).
     """
     initial, transition, emission = potentials
     shift = _finite_max(transition, axis=(-2, -1), keepdims=True)
@@ -179,18 +185,21 @@ def _forward_sequential(potentials, length):
     shared = transition.ndim == 2
 
     def step(alpha, inputs):
-        t, emission_t, probabilities_t, shift_t = inputs
+        emission_t, probabilities_t, shift_t = inputs
         if shared:
             probabilities_t, shift_t = probabilities, shift
         m = _finite_max(alpha)
         total = jnp.matmul(jnp.exp(alpha - m), probabilities_t, precision=_HIGHEST)
         new = _log_safe(total) + m + shift_t.reshape(()) + emission_t
-        return jnp.where(t < length, new, alpha), None
+        return new, new
 
-    steps = jnp.arange(1, emission.shape[0])
     per_step = (None, None) if shared else (probabilities, shift)
-    alpha, _ = jax.lax.scan(step, initial + emission[0], (steps, emission[1:]) + per_step)
-    return _logsumexp(alpha, axis=0)
+    first = initial + emission[0]
+    if emission.shape[0] == 1:
+        return _logsumexp(first, axis=0)
+    _, alphas = jax.lax.scan(step, first, (emission[1:],) + per_step)  # alphas[i] = alpha_{i+2}
+    last = jnp.where(length > 1, alphas[jnp.maximum(length - 2, 0)], first)
+    return _logsumexp(last, axis=0)
 
 
 def _log_matmul(a, b):
@@ -319,13 +328,19 @@ class MarkovModel:
             raise TypeError(f"lengths must be integers; got dtype {host.dtype}.")
         if np.any(host < 1) or np.any(host > num_steps):
             raise ValueError(f"lengths must lie in [1, T={num_steps}]; got minimum {host.min()} and maximum {host.max()}.")
-        return Sequences(data, jnp.asarray(host, jnp.int32))
+        length = jnp.asarray(host, jnp.int32)
+        if np.all(host == num_steps):
+            return Sequences(data, length)
+        # Padding is replaced once here, before any compiled code, so neither the
+        # log-potentials nor the closed-form updates see it.
+        mask = jax.vmap(_pad_mask, in_axes=(0, None))(length, num_steps)
+        return Sequences(_fill_padding(data, mask), length)
 
     def update_data(self, units: Sequences) -> SequenceData:
         """The :class:`SequenceData` that ``init`` and closed-form updates receive."""
         num_steps = jax.tree.leaves(units.observations)[0].shape[1]
         mask = jax.vmap(_pad_mask, in_axes=(0, None))(units.length, num_steps)
-        return SequenceData(_fill_padding(units.observations, mask), mask, units.length)
+        return SequenceData(units.observations, mask, units.length)
 
     def chain_tables(self, params):
         """``(log_initial, log_transition)`` tabulated over the states: (K,), (K, K)."""
@@ -345,7 +360,7 @@ class MarkovModel:
         """The three log-potential tables of one sequence (emission zero on padding)."""
         num_steps = jax.tree.leaves(unit.observations)[0].shape[0]
         mask = _pad_mask(unit.length, num_steps)
-        initial, transition, emission = self._tables(params, _fill_padding(unit.observations, mask))
+        initial, transition, emission = self._tables(params, unit.observations)  # padding already filled by units()
         return ChainPotentials(initial, transition, jnp.where(mask[:, None], emission, 0.0))
 
     def log_partition(self, potentials: ChainPotentials, unit: Sequences):
