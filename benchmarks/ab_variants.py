@@ -1,49 +1,68 @@
-"""Interleaved A/B: the diagonal Gaussian log-density unrolled over features vs as matrix products.
+"""Interleaved A/B timings of implementation choices that were kept, against the alternative.
 
-`jaxem.models.gaussian` evaluates the diag/spherical density as an unrolled sum
-over features when D <= `_UNROLL_MAX_FEATURES` (16) and as matrix products
-above. Variant B is compiled with that switch set to 0 (matrix products), so
-both variants run in one process on the same data and starts; 5 alternating
-rounds of the same `jaxem.fit` call (10 EM iterations, tol = 0, 16 restarts)
-and the best round of each is reported, in ms per restart-iteration.
+Single runs on a shared machine move by 20-30 % between minutes, more than
+most changes tried, so each experiment compiles the same ``jaxem.fit`` call
+twice in one process (the current code, and the alternative switched in at
+trace time), then times 5 alternating rounds on the same data and starts
+(16 restarts x 10 EM iterations, tol = 0) and reports the best round of each
+in ms per restart-iteration, with the largest relative difference of the
+restarts' log-likelihoods.
 
-Cases: the GMM benchmark's diag mixture (N = 100 000, D = 8, K = 10, float32)
-and the HMM benchmark's problem (50 x 1000 steps, K = 6, D = 4 diag, float64).
+Experiments:
 
-Usage: python benchmarks/ab_diag_density.py [gmm|hmm]
+* ``diag-gmm`` / ``diag-hmm``: the diagonal Gaussian log-density as an
+  unrolled sum over features (current, D <= 16) against matrix products
+  (``gaussian._UNROLL_MAX_FEATURES = 0``). ``diag-gmm`` is the GMM
+  benchmark's diag mixture (N = 100 000, D = 8, K = 10, float32); ``diag-hmm``
+  the HMM benchmark's problem (50 x 1000 steps, K = 6, D = 4, float64).
+* ``forward-mask``: the sequential forward algorithm reading ``alpha_L`` after
+  an unmasked recursion (current) against masking every step with
+  ``t < L`` (the previous form, kept below as ``_forward_masked``); HMM
+  benchmark problem, float32 (add ``--x64`` for float64).
+
+Usage: python benchmarks/ab_variants.py diag-gmm|diag-hmm|forward-mask [--x64]
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
 import jax
 import numpy as np
 
-case = sys.argv[1] if len(sys.argv) > 1 else "gmm"
-jax.config.update("jax_enable_x64", case == "hmm")
+EXPERIMENTS = ("diag-gmm", "diag-hmm", "forward-mask")
+experiment = sys.argv[1] if len(sys.argv) > 1 else "diag-gmm"
+if experiment not in EXPERIMENTS:
+    raise SystemExit(f"experiment must be one of {EXPERIMENTS}; got {experiment!r}")
+jax.config.update("jax_enable_x64", experiment == "diag-hmm" or "--x64" in sys.argv)
 
 import jax.numpy as jnp
 
 import jaxem
+from jaxem import markov
 from jaxem.models import gaussian
 
 RESTARTS, ITERATIONS, ROUNDS = 16, 10, 5
 
 
-def problem():
+def gmm_problem():
     rng = np.random.default_rng(0)
-    if case == "gmm":
-        n, k, d = 100_000, 10, 8
-        centres = rng.normal(scale=4.0, size=(k, d))
-        labels = rng.integers(0, k, n)
-        x = jnp.asarray(centres[labels] + rng.uniform(0.5, 1.5, (k, 1))[labels] * rng.normal(size=(n, d)), jnp.float32)
-        make = lambda: jaxem.models.gaussian_mixture(k, covariance_type="diag")
-        init = jax.vmap(lambda key: make().init(key, x))(jax.random.split(jax.random.key(0), RESTARTS))
-        return make, x, init
+    n, k, d = 100_000, 10, 8
+    centres = rng.normal(scale=4.0, size=(k, d))
+    labels = rng.integers(0, k, n)
+    x = jnp.asarray(centres[labels] + rng.uniform(0.5, 1.5, (k, 1))[labels] * rng.normal(size=(n, d)), jnp.float32)
+    make = lambda: jaxem.models.gaussian_mixture(k, covariance_type="diag")
+    init = jax.vmap(lambda key: make().init(key, x))(jax.random.split(jax.random.key(0), RESTARTS))
+    return make, x, init
+
+
+def hmm_problem():
+    dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    rng = np.random.default_rng(0)
     s, t, k, d = 50, 1000, 6, 4
-    x = jnp.asarray(rng.normal(size=(s, t, d)) + 2.0 * rng.integers(0, 3, size=(s, t, 1)))
+    x = jnp.asarray(rng.normal(size=(s, t, d)) + 2.0 * rng.integers(0, 3, size=(s, t, 1)), dtype)
     rows = np.asarray(x).reshape(-1, d)
     init = {
         "initial": rng.dirichlet(np.ones(k), size=RESTARTS),
@@ -52,31 +71,62 @@ def problem():
         "covariances": np.tile(rows.var(0), (RESTARTS, k, 1)),
     }
     make = lambda: jaxem.models.gaussian_hmm(k, covariance_type="diag", reg_covar=0.0)
-    return make, x, jax.tree.map(jnp.asarray, init)
+    return make, x, jax.tree.map(lambda a: jnp.asarray(a, dtype), init)
+
+
+def _forward_masked(potentials, length):
+    """The previous sequential forward: every step masked with ``t < L`` (same arithmetic otherwise)."""
+    initial, transition, emission = potentials
+    shift = markov._finite_max(transition, axis=(-2, -1), keepdims=True)
+    probabilities = jnp.exp(transition - shift)
+
+    def step(alpha, inputs):
+        t, emission_t = inputs
+        m = markov._finite_max(alpha)
+        total = jnp.matmul(jnp.exp(alpha - m), probabilities, precision=jax.lax.Precision.HIGHEST)
+        new = markov._log_safe(total) + m + shift.reshape(()) + emission_t
+        return jnp.where(t < length, new, alpha), None
+
+    alpha, _ = jax.lax.scan(step, initial + emission[0], (jnp.arange(1, emission.shape[0]), emission[1:]))
+    return markov._logsumexp(alpha, axis=0)
+
+
+@contextlib.contextmanager
+def patched(module, name, value):
+    """Sets ``module.name`` while a variant is traced (the switch is read at trace time)."""
+    saved = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, saved)
 
 
 def main():
-    make, x, init = problem()
+    if experiment == "forward-mask":
+        (make, x, init), names = hmm_problem(), ("unmasked, reads alpha_L (current)", "masked every step")
+        alternative = patched(markov, "_forward_sequential", _forward_masked)
+    else:
+        (make, x, init) = gmm_problem() if experiment == "diag-gmm" else hmm_problem()
+        names = ("unrolled (current)", "matrix products")
+        alternative = patched(gaussian, "_UNROLL_MAX_FEATURES", 0)
     run = lambda model: jaxem.fit(model, x, init_params=init, max_iter=ITERATIONS, tol=0.0).restarts.log_likelihood
-    unrolled, products = make(), make()
-    a = jax.block_until_ready(run(unrolled))  # compiled with the unrolled form
-    saved = gaussian._UNROLL_MAX_FEATURES
-    gaussian._UNROLL_MAX_FEATURES = 0  # read at trace time: this model compiles with matrix products
-    try:
-        b = jax.block_until_ready(run(products))
-    finally:
-        gaussian._UNROLL_MAX_FEATURES = saved
-    best = {"unrolled (current)": np.inf, "matrix products": np.inf}
+    models = {names[0]: make(), names[1]: make()}
+    current = jax.block_until_ready(run(models[names[0]]))
+    with alternative:
+        other = jax.block_until_ready(run(models[names[1]]))
+    best = dict.fromkeys(names, np.inf)
     for _ in range(ROUNDS):
-        for name, model in (("unrolled (current)", unrolled), ("matrix products", products)):
+        for name, model in models.items():
             start = time.perf_counter()
             jax.block_until_ready(run(model))
             best[name] = min(best[name], time.perf_counter() - start)
-    print(f"case {case}: {RESTARTS} restarts x {ITERATIONS} iterations, best of {ROUNDS} interleaved rounds")
+    print(f"experiment {experiment} ({x.dtype}): {RESTARTS} restarts x {ITERATIONS} iterations, "
+          f"best of {ROUNDS} interleaved rounds")
     for name, seconds in best.items():
         print(f"  {name}: {seconds / (RESTARTS * ITERATIONS) * 1e3:.2f} ms per restart-iteration")
-    print(f"  speed-up: {best['matrix products'] / best['unrolled (current)']:.2f}x; "
-          f"max relative log-likelihood difference {float(jnp.max(jnp.abs(a - b) / jnp.abs(b))):.1e}")
+    print(f"  speed-up of the current form: {best[names[1]] / best[names[0]]:.2f}x; max relative "
+          f"log-likelihood difference {float(jnp.max(jnp.abs(current - other) / jnp.abs(other))):.1e}")
 
 
 if __name__ == "__main__":
