@@ -14,8 +14,9 @@ generic engine (:mod:`jaxem.estep`, :mod:`jaxem.mstep`, :mod:`jaxem.fit`)
 fits it exactly as it fits a mixture:
 
 * the log-partition ``A(phi) = log p(x_{1:L})`` is the forward algorithm in
-  log space, a ``lax.scan`` over steps (or, with ``parallel=True``, an
-  associative scan over the log-semiring);
+  log space, a ``lax.scan`` over steps (or, with ``parallel=True``, the
+  log-semiring product of the per-step tables reduced in a balanced tree,
+  O(log T) depth);
 * its gradient is the posterior (Eisner 2016): ``dA/dphi_init = gamma_1``,
   ``dA/dphi_emit_t = gamma_t`` and, because the transition table is shared,
   ``dA/dphi_trans = sum_t xi_t``, the expected transition counts;
@@ -166,40 +167,53 @@ def _forward_sequential(potentials, length):
             + \\phi^{emit}_t(k), \\quad
         \\log p(x_{1:L}) = \\operatorname{logsumexp}_k \\alpha_L(k).
 
-    The logsumexp over ``j`` is evaluated as a shifted product,
-    ``m + s + log sum_j exp(alpha(j) - m) exp(phi(j, k) - s)`` with ``m = max
-    alpha`` and ``s = max phi`` (exact; one K x K matvec per step instead of
-    K^2 exponentials). It loses a state only when all of its incoming mass is
-    below ``exp(-700)`` (float64) / ``exp(-87)`` (float32) relative to the
-    largest forward message.
+    The carry is the normalised message ``a_t = alpha_t - c_t`` with ``c_t =
+    max_k alpha_t(k)`` (so ``max a_t = 0``), and ``log p(x_{1:L}) = sum_{t<=L}
+    (c_t - c_{t-1}) + logsumexp a_L``. Carrying ``alpha_t`` itself, which
+    grows like ``-t`` nats, would leave float32 an absolute resolution of
+    ~0.06 nats by ``|alpha| ~ 6e5``: at T = 1e5 that cost 476 nats of
+    log-likelihood and 5e-2 in the posteriors; normalised, both stay at
+    float32 rounding (``tests/test_markov.py``, long-sequence test).
 
-    The recursion runs over all T steps and the result reads ``alpha_L``:
-    ``alpha_t`` depends only on steps ``<= t``, so the padding steps after
-    ``L`` never reach it, and their gradients (marginals) are exactly zero.
-    That costs nothing per step, where masking every step with ``t < L``
-    made float32 fits ~1.2x slower (an interleaved A/B, benchmarks/RESULTS.md).
+    The logsumexp over ``j`` is evaluated as the product
+    ``s + log sum_j exp(a(j)) exp(phi(j, k) - s)`` with ``s = max phi``
+    (exact; one K x K matvec per step instead of K^2 exponentials). It loses a
+    state only when all of its incoming mass is below ``exp(-700)`` (float64)
+    / ``exp(-87)`` (float32) relative to the largest forward message.
+
+    The recursion runs over all T steps and the result reads ``a_L`` and the
+    increments ``c_t - c_{t-1}`` up to ``L``: both depend only on steps
+    ``<= L``, so the padding steps after ``L`` never reach the result and
+    their gradients (marginals) are exactly zero. That costs nothing per step,
+    where masking every step with ``t < L`` made float32 fits ~1.2x slower
+    (``python benchmarks/ab_variants.py forward-mask``).
     """
     initial, transition, emission = potentials
     shift = _finite_max(transition, axis=(-2, -1), keepdims=True)
     probabilities = jnp.exp(transition - shift)  # (K, K) or (T-1, K, K)
     shared = transition.ndim == 2
 
-    def step(alpha, inputs):
+    def normalise(alpha):
+        scale = _finite_max(alpha)  # stop_gradient: the result does not depend on it
+        return alpha - scale, scale
+
+    def step(message, inputs):
         emission_t, probabilities_t, shift_t = inputs
         if shared:
             probabilities_t, shift_t = probabilities, shift
-        m = _finite_max(alpha)
-        total = jnp.matmul(jnp.exp(alpha - m), probabilities_t, precision=_HIGHEST)
-        new = _log_safe(total) + m + shift_t.reshape(()) + emission_t
-        return new, new
+        total = jnp.matmul(jnp.exp(message), probabilities_t, precision=_HIGHEST)
+        message, scale = normalise(_log_safe(total) + shift_t.reshape(()) + emission_t)
+        return message, (message, scale)
 
+    first, first_scale = normalise(initial + emission[0])
+    num_steps = emission.shape[0]
+    if num_steps == 1:
+        return first_scale + _logsumexp(first, axis=0)
     per_step = (None, None) if shared else (probabilities, shift)
-    first = initial + emission[0]
-    if emission.shape[0] == 1:
-        return _logsumexp(first, axis=0)
-    _, alphas = jax.lax.scan(step, first, (emission[1:],) + per_step)  # alphas[i] = alpha_{i+2}
-    last = jnp.where(length > 1, alphas[jnp.maximum(length - 2, 0)], first)
-    return _logsumexp(last, axis=0)
+    _, (messages, scales) = jax.lax.scan(step, first, (emission[1:],) + per_step)  # index i: step i + 2
+    last = jnp.where(length > 1, messages[jnp.maximum(length - 2, 0)], first)
+    increments = jnp.where(jnp.arange(num_steps - 1) < length - 1, scales, 0.0)
+    return first_scale + jnp.sum(increments) + _logsumexp(last, axis=0)
 
 
 def _log_matmul(a, b):
@@ -207,15 +221,28 @@ def _log_matmul(a, b):
     return _logsumexp(a[..., :, :, None] + b[..., None, :, :], axis=-2)
 
 
+def _normalise_tables(tables):
+    """``(tables - c, c)`` with ``c`` the largest finite entry of each trailing K x K table."""
+    scale = _finite_max(tables, axis=(-2, -1))
+    return tables - scale[..., None, None], scale
+
+
 def _forward_parallel(potentials, length):
-    """``log p(x_{1:L})`` by an associative scan over the log-semiring (depth O(log T)).
+    """``log p(x_{1:L})`` as a log-semiring product reduced in a balanced tree (depth O(log T)).
 
     With ``M_1(j, k) = phi_init(k) + phi_emit_1(k)`` (every row equal) and
     ``M_t(j, k) = phi_trans(j, k) + phi_emit_t(k)`` for ``t >= 2`` (the
     log-semiring identity on padding steps), every row of the log-semiring
     product ``M_1 (x) M_2 (x) ... (x) M_T`` is ``alpha_L``. The product is
-    associative, so ``lax.associative_scan`` evaluates it in ``O(log T)``
-    depth with ``O(T K^3)`` work (the sequential scan does ``O(T K^2)``).
+    associative, so adjacent pairs are multiplied level by level: ``log2 T``
+    levels of batched K x K log-matmuls, ``O(T K^3)`` work (the sequential
+    scan does ``O(T K^2)`` in ``T`` steps). Only the whole product is formed,
+    not every prefix as ``lax.associative_scan`` would (half the work): the
+    marginals are its gradient, whose backward pass runs down the same tree.
+
+    Each table is carried as ``(M - c, c)`` with ``c`` its largest finite
+    entry, so the tables stay near zero and float32 keeps its resolution on
+    long sequences; the ``c`` add up separately.
     """
     initial, transition, emission = potentials
     num_steps, k = emission.shape
@@ -224,8 +251,14 @@ def _forward_parallel(potentials, length):
     identity = jnp.where(jnp.eye(k, dtype=bool), 0.0, -jnp.inf).astype(emission.dtype)
     real = (jnp.arange(1, num_steps) < length)[:, None, None]
     rest = jnp.where(real, transitions + emission[1:, None, :], identity)
-    products = jax.lax.associative_scan(_log_matmul, jnp.concatenate([first, rest], axis=0))
-    return _logsumexp(products[-1, 0], axis=0)
+    tables, scales = _normalise_tables(jnp.concatenate([first, rest], axis=0))
+    while tables.shape[0] > 1:  # log2(T) levels, unrolled at trace time
+        if tables.shape[0] % 2:
+            tables = jnp.concatenate([tables, identity[None]], axis=0)
+            scales = jnp.concatenate([scales, jnp.zeros((1,), scales.dtype)])
+        tables, scale = _normalise_tables(_log_matmul(tables[0::2], tables[1::2]))
+        scales = scales[0::2] + scales[1::2] + scale
+    return scales[0] + _logsumexp(tables[0, 0], axis=0)
 
 
 def log_partition(potentials: ChainPotentials, length, parallel: bool = False):
@@ -265,8 +298,9 @@ class MarkovModel:
       log_prior: ``(params) -> scalar`` for MAP-EM.
       sample_emission: optional ``(key, params, z) -> x``, one observation
         from state ``z``; needed by :func:`sample_sequences` for observations.
-      parallel: if True the E-step uses the associative-scan forward
-        algorithm (O(log T) depth, O(T K^3) work) instead of ``lax.scan``.
+      parallel: if True the E-step forms the log-semiring product of the
+        per-step tables in a balanced tree (O(log T) depth, O(T K^3) work)
+        instead of the ``lax.scan`` recursion (T steps, O(T K^2) work).
 
     Example:
       >>> hmm = jaxem.MarkovModel(

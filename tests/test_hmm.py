@@ -1,5 +1,7 @@
 """Built-in HMMs against hmmlearn (flat priors), and a gradient-M-step HMM against the closed form."""
 
+import dataclasses
+
 import jax
 
 jax.config.update("jax_enable_x64", True)
@@ -179,3 +181,44 @@ def test_built_in_init_fits_from_random_restarts(kind):
     fitted, true = np.asarray(result.params[key]), np.asarray(params[key])
     order = np.argsort(fitted.reshape(2, -1)[:, -1])
     np.testing.assert_allclose(fitted[order], true[np.argsort(true.reshape(2, -1)[:, -1])], rtol=0.15, atol=0.15)
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["sequential", "parallel"])
+def test_float32_long_sequence_keeps_its_precision(parallel):
+    """T = 1e5 in float32 against hmmlearn's float64 score and posteriors.
+
+    The forward messages are carried normalised (and the tree's tables
+    likewise), so float32 rounding does not grow with |log p| ~ 6.5e5. Seen on
+    this case: log-likelihood 8.7e-8 (sequential) / 1.3e-8 (tree) relative,
+    posteriors 1.4e-5 / 9.5e-7 absolute. With the previous code (raw alpha_t
+    carried; tree tables not normalised) they were 4.5e-4 relative with
+    posteriors off by 2.3e-2 (sequential) and 4.6e-5 (tree). Tolerances sit
+    about 10x above what the current code gives and below the previous code:
+    rtol 1e-6 on the log-likelihood; posteriors atol 1e-4 (sequential: ~T
+    rounded float32 steps, eps 1.2e-7) and 1e-5 (tree: log2 T levels).
+    """
+    k, d, steps = 6, 4, 100_000
+    rng = np.random.default_rng(7)
+    transition = 0.8 * np.eye(k) + 0.2 * rng.dirichlet(np.ones(k), size=k)
+    params = {
+        "initial": rng.dirichlet(np.ones(k)),
+        "transition": transition / transition.sum(1, keepdims=True),
+        "means": rng.normal(0.0, 2.0, (k, d)),
+        "covariances": rng.uniform(0.5, 1.5, (k, d)),
+    }
+    model = gaussian_hmm(k, covariance_type="diag")
+    if parallel:
+        model = dataclasses.replace(model, parallel=True)
+    x = np.asarray(jaxem.sample_sequences(model, jax.tree.map(jnp.asarray, params), jax.random.key(3), steps).observations)
+    reference = hmmlearn_hmm.GaussianHMM(k, covariance_type="diag", init_params="")
+    reference.startprob_, reference.transmat_ = params["initial"], params["transition"]
+    reference.means_, reference.covars_ = params["means"], params["covariances"]
+    expected_log_likelihood, expected_states = reference.score_samples(x[0])
+
+    params32 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
+    x32 = jnp.asarray(x, jnp.float32)
+    log_likelihood = jaxem.log_likelihood(model, params32, x32)
+    states = jaxem.posterior(model, params32, x32).states[0]
+    assert states.dtype == jnp.float32  # the E-step ran in float32 (the one-term weighted sum may be float64)
+    np.testing.assert_allclose(float(log_likelihood), expected_log_likelihood, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(states, np.float64), expected_states, atol=1e-5 if parallel else 1e-4)
