@@ -19,8 +19,14 @@ Experiments:
   an unmasked recursion (current) against masking every step with
   ``t < L`` (the previous form, kept below as ``_forward_masked``); HMM
   benchmark problem, float32 (add ``--x64`` for float64).
+* ``parallel-tree``: ``parallel=True``'s balanced-tree product of normalised
+  tables (current) against the previous ``lax.associative_scan`` over raw
+  tables (kept below as ``_forward_associative_scan``). Timed instead: the
+  E-step (``jaxem.posterior``) of one sequence of T = 100 000 steps from the
+  HMM benchmark's model, float32 (``--x64`` for float64), in ms per call;
+  the log-likelihoods of both are compared with the float64 sequential one.
 
-Usage: python benchmarks/ab_variants.py diag-gmm|diag-hmm|forward-mask [--x64]
+Usage: python benchmarks/ab_variants.py diag-gmm|diag-hmm|forward-mask|parallel-tree [--x64]
 """
 
 from __future__ import annotations
@@ -32,11 +38,11 @@ import time
 import jax
 import numpy as np
 
-EXPERIMENTS = ("diag-gmm", "diag-hmm", "forward-mask")
+EXPERIMENTS = ("diag-gmm", "diag-hmm", "forward-mask", "parallel-tree")
 experiment = sys.argv[1] if len(sys.argv) > 1 else "diag-gmm"
 if experiment not in EXPERIMENTS:
     raise SystemExit(f"experiment must be one of {EXPERIMENTS}; got {experiment!r}")
-jax.config.update("jax_enable_x64", experiment == "diag-hmm" or "--x64" in sys.argv)
+jax.config.update("jax_enable_x64", experiment in ("diag-hmm", "parallel-tree") or "--x64" in sys.argv)
 
 import jax.numpy as jnp
 
@@ -91,6 +97,58 @@ def _forward_masked(potentials, length):
     return markov._logsumexp(alpha, axis=0)
 
 
+def _forward_associative_scan(potentials, length):
+    """The previous parallel forward: every prefix product of the raw tables by ``lax.associative_scan``."""
+    initial, transition, emission = potentials
+    num_steps, k = emission.shape
+    first = jnp.broadcast_to(initial + emission[0], (k, k))[None]
+    transitions = jnp.broadcast_to(transition, (num_steps - 1, k, k))
+    identity = jnp.where(jnp.eye(k, dtype=bool), 0.0, -jnp.inf).astype(emission.dtype)
+    real = (jnp.arange(1, num_steps) < length)[:, None, None]
+    rest = jnp.where(real, transitions + emission[1:, None, :], identity)
+    products = jax.lax.associative_scan(markov._log_matmul, jnp.concatenate([first, rest], axis=0))
+    return markov._logsumexp(products[-1, 0], axis=0)
+
+
+def parallel_tree():
+    import dataclasses
+
+    dtype = jnp.float64 if "--x64" in sys.argv else jnp.float32  # x64 is on for the float64 reference
+    rng = np.random.default_rng(0)
+    k, d, steps = 6, 4, 100_000
+    transition = 0.8 * np.eye(k) + 0.2 * rng.dirichlet(np.ones(k), size=k)
+    truth = {
+        "initial": rng.dirichlet(np.ones(k)),
+        "transition": transition / transition.sum(1, keepdims=True),
+        "means": rng.normal(0, 2, (k, d)),
+        "covariances": rng.uniform(0.5, 1.5, (k, d)),
+    }
+    base = jaxem.models.gaussian_hmm(k, covariance_type="diag", reg_covar=0.0)
+    params = jax.tree.map(lambda a: jnp.asarray(a, dtype), truth)
+    x = jnp.asarray(jaxem.sample_sequences(base, params, jax.random.key(1), steps, 1).observations, dtype)
+    names = ("balanced tree, normalised tables (current)", "associative_scan, raw tables")
+    models = {name: dataclasses.replace(base, parallel=True) for name in names}
+    run = lambda model: jaxem.posterior(model, params, x).states
+    jax.block_until_ready(run(models[names[0]]))
+    with patched(markov, "_forward_parallel", _forward_associative_scan):
+        jax.block_until_ready(run(models[names[1]]))
+        other = float(jaxem.log_likelihood(models[names[1]], params, x))
+    current = float(jaxem.log_likelihood(models[names[0]], params, x))
+    best = dict.fromkeys(names, np.inf)
+    for _ in range(ROUNDS):
+        for name, model in models.items():
+            start = time.perf_counter()
+            jax.block_until_ready(run(model))
+            best[name] = min(best[name], time.perf_counter() - start)
+    print(f"experiment parallel-tree ({x.dtype}): E-step of one sequence of {steps} steps, best of {ROUNDS} "
+          "interleaved rounds")
+    for name, seconds in best.items():
+        print(f"  {name}: {seconds * 1e3:.1f} ms per call")
+    reference = float(jaxem.log_likelihood(base, jax.tree.map(jnp.asarray, truth), jnp.asarray(x, jnp.float64)))
+    print(f"  speed-up of the current form: {best[names[1]] / best[names[0]]:.2f}x; log-likelihood "
+          f"current {current:.3f}, previous {other:.3f}, float64 sequential {reference:.3f}")
+
+
 @contextlib.contextmanager
 def patched(module, name, value):
     """Sets ``module.name`` while a variant is traced (the switch is read at trace time)."""
@@ -103,6 +161,8 @@ def patched(module, name, value):
 
 
 def main():
+    if experiment == "parallel-tree":
+        return parallel_tree()
     if experiment == "forward-mask":
         (make, x, init), names = hmm_problem(), ("unmasked, reads alpha_L (current)", "masked every step")
         alternative = patched(markov, "_forward_sequential", _forward_masked)
