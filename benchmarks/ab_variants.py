@@ -140,13 +140,17 @@ def parallel_tree():
             start = time.perf_counter()
             jax.block_until_ready(run(model))
             best[name] = min(best[name], time.perf_counter() - start)
-    print(f"experiment parallel-tree ({x.dtype}): E-step of one sequence of {steps} steps, best of {ROUNDS} "
-          "interleaved rounds")
+    print(
+        f"experiment parallel-tree ({x.dtype}): E-step of one sequence of {steps} steps, best of {ROUNDS} "
+        "interleaved rounds"
+    )
     for name, seconds in best.items():
         print(f"  {name}: {seconds * 1e3:.1f} ms per call")
     reference = float(jaxem.log_likelihood(base, jax.tree.map(jnp.asarray, truth), jnp.asarray(x, jnp.float64)))
-    print(f"  speed-up of the current form: {best[names[1]] / best[names[0]]:.2f}x; log-likelihood "
-          f"current {current:.3f}, previous {other:.3f}, float64 sequential {reference:.3f}")
+    print(
+        f"  speed-up of the current form: {best[names[1]] / best[names[0]]:.2f}x; log-likelihood "
+        f"current {current:.3f}, previous {other:.3f}, float64 sequential {reference:.3f}"
+    )
 
 
 @contextlib.contextmanager
@@ -181,12 +185,16 @@ def main():
             start = time.perf_counter()
             jax.block_until_ready(run(model))
             best[name] = min(best[name], time.perf_counter() - start)
-    print(f"experiment {experiment} ({x.dtype}): {RESTARTS} restarts x {ITERATIONS} iterations, "
-          f"best of {ROUNDS} interleaved rounds")
+    print(
+        f"experiment {experiment} ({x.dtype}): {RESTARTS} restarts x {ITERATIONS} iterations, "
+        f"best of {ROUNDS} interleaved rounds"
+    )
     for name, seconds in best.items():
         print(f"  {name}: {seconds / (RESTARTS * ITERATIONS) * 1e3:.2f} ms per restart-iteration")
-    print(f"  speed-up of the current form: {best[names[1]] / best[names[0]]:.2f}x; max relative "
-          f"log-likelihood difference {float(jnp.max(jnp.abs(current - other) / jnp.abs(other))):.1e}")
+    print(
+        f"  speed-up of the current form: {best[names[1]] / best[names[0]]:.2f}x; max relative "
+        f"log-likelihood difference {float(jnp.max(jnp.abs(current - other) / jnp.abs(other))):.1e}"
+    )
 
 
 if __name__ == "__main__":

@@ -120,10 +120,10 @@ def _generic_breakdown(model, x, init_params):
     potentials = jax.jit(jax.vmap(lambda p: jax.vmap(lambda u: model.log_potentials(p, u))(x)))
     factors = jnp.linalg.cholesky(init_params["covariances"])  # (R, K, D, D)
     deviations = x[None, None] - init_params["means"][:, :, None, :]  # (R, K, N, D)
-    solve = jax.jit(lambda lower, b: jax.lax.linalg.triangular_solve(
-        lower, b, left_side=False, lower=True, transpose_a=True))  # as in multivariate_normal.logpdf
-    return (_best_seconds(potentials, init_params) / restarts,
-            _best_seconds(solve, factors, deviations) / restarts)
+    solve = jax.jit(
+        lambda lower, b: jax.lax.linalg.triangular_solve(lower, b, left_side=False, lower=True, transpose_a=True)
+    )  # as in multivariate_normal.logpdf
+    return (_best_seconds(potentials, init_params) / restarts, _best_seconds(solve, factors, deviations) / restarts)
 
 
 def _sklearn_precisions(covariances, covariance_type):
@@ -138,9 +138,15 @@ def _time_sklearn(x, start, covariance_type, reg_covar, num_restarts, extra_iter
 
     def run(r, max_iter):
         model = GaussianMixture(
-            start["weights"].shape[1], covariance_type=covariance_type, reg_covar=reg_covar, tol=0.0,
-            max_iter=max_iter, init_params="random_from_data", random_state=0,
-            weights_init=start["weights"][r], means_init=start["means"][r],
+            start["weights"].shape[1],
+            covariance_type=covariance_type,
+            reg_covar=reg_covar,
+            tol=0.0,
+            max_iter=max_iter,
+            init_params="random_from_data",
+            random_state=0,
+            weights_init=start["weights"][r],
+            means_init=start["means"][r],
             precisions_init=_sklearn_precisions(start["covariances"][r], covariance_type),
         )
         begin = time.perf_counter()
@@ -166,12 +172,16 @@ def main(argv=None):
     parser.add_argument("--sklearn-restarts", type=int, default=2)
     parser.add_argument("--sklearn-iterations", type=int, default=3)
     parser.add_argument("--large-d", type=int, default=16)
-    parser.add_argument("--generic-restarts", type=int, default=4,
-                        help="restarts for the (much slower) generic user-log-joint path")
+    parser.add_argument(
+        "--generic-restarts", type=int, default=4, help="restarts for the (much slower) generic user-log-joint path"
+    )
     parser.add_argument("--generic-iterations", type=int, default=3)
     parser.add_argument("--x64", action="store_true", help="run jaxem in float64")
-    parser.add_argument("--breakdown", action="store_true",
-                        help="also time the generic path's log-potentials and its triangular solves alone")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time the generic path's log-potentials and its triangular solves alone",
+    )
     args = parser.parse_args(argv)
 
     import jax
@@ -183,20 +193,25 @@ def main(argv=None):
     import jaxem
 
     reg_covar = 1e-6
-    print(f"machine: {platform.machine()}, {_cpu_model()}, {jax.device_count()} JAX device(s) "
-          f"({jax.devices()[0].platform}), nproc visible to JAX host: {__import__('os').cpu_count()}")
+    print(
+        f"machine: {platform.machine()}, {_cpu_model()}, {jax.device_count()} JAX device(s) "
+        f"({jax.devices()[0].platform}), nproc visible to JAX host: {__import__('os').cpu_count()}"
+    )
     print(f"jax {jax.__version__}, jaxem dtype {jnp.result_type(float)}, scikit-learn float64")
-    print(f"N={args.num_points}, K={args.num_components}, jaxem restarts={args.restarts} x {args.iterations} "
-          f"iterations, scikit-learn {args.sklearn_restarts} of the same starts x {args.sklearn_iterations} "
-          "iterations (difference timing)")
+    print(
+        f"N={args.num_points}, K={args.num_components}, jaxem restarts={args.restarts} x {args.iterations} "
+        f"iterations, scikit-learn {args.sklearn_restarts} of the same starts x {args.sklearn_iterations} "
+        "iterations (difference timing)"
+    )
     header = f"{'config':<32}{'jaxem s/restart-it':>20}{'sklearn s/restart-it':>22}{'ratio':>9}{'compile s':>11}"
     print(header)
     print("-" * len(header))
     configs = [("full", 8, False), ("diag", 8, False), ("full", args.large_d, False), ("full", 8, True)]
     for covariance_type, num_features, generic in configs:
         x = _data(args.num_points, num_features, args.num_components)
-        builtin = jaxem.models.gaussian_mixture(args.num_components, covariance_type=covariance_type,
-                                                reg_covar=reg_covar)
+        builtin = jaxem.models.gaussian_mixture(
+            args.num_components, covariance_type=covariance_type, reg_covar=reg_covar
+        )
         restarts = args.generic_restarts if generic else args.restarts
         iterations = args.generic_iterations if generic else args.iterations
         keys = jax.random.split(jax.random.key(0), restarts)
@@ -205,22 +220,32 @@ def main(argv=None):
         jaxem_time, compile_time = _time_jaxem(model, x, start, iterations)
         start64 = jax.tree.map(lambda leaf: np.asarray(leaf, np.float64), start)
         start64["weights"] /= start64["weights"].sum(axis=1, keepdims=True)  # float32 -> exact float64 simplex
-        sklearn_time = _time_sklearn(x, start64, covariance_type, reg_covar, args.sklearn_restarts,
-                                     args.sklearn_iterations)
+        sklearn_time = _time_sklearn(
+            x, start64, covariance_type, reg_covar, args.sklearn_restarts, args.sklearn_iterations
+        )
         name = f"{covariance_type} D={num_features}" + (f" generic R={restarts} T={iterations}" if generic else "")
-        print(f"{name:<32}{jaxem_time:>20.5f}{sklearn_time:>22.5f}{sklearn_time / jaxem_time:>8.1f}x"
-              f"{compile_time:>11.2f}", flush=True)
+        print(
+            f"{name:<32}{jaxem_time:>20.5f}{sklearn_time:>22.5f}{sklearn_time / jaxem_time:>8.1f}x"
+            f"{compile_time:>11.2f}",
+            flush=True,
+        )
         if covariance_type == "full" and not generic and args.breakdown:
             keep = dict(builtin.m_step, covariances=lambda data, resp, weights, params: params["covariances"])
             without, _ = _time_jaxem(dataclasses.replace(builtin, m_step=keep), x, start, iterations)
-            print(f"  full breakdown, s per restart-iteration: without the covariance update {without:.5f}, so the "
-                  f"centred scatter costs {jaxem_time - without:.5f}; scikit-learn / (fit without it) = "
-                  f"{sklearn_time / without:.1f}x", flush=True)
+            print(
+                f"  full breakdown, s per restart-iteration: without the covariance update {without:.5f}, so the "
+                f"centred scatter costs {jaxem_time - without:.5f}; scikit-learn / (fit without it) = "
+                f"{sklearn_time / without:.1f}x",
+                flush=True,
+            )
         if generic and args.breakdown:
             table, solves = _generic_breakdown(model, x, start)
-            print(f"  generic breakdown, s per restart: log-potentials {table:.5f}, of which the triangular "
-                  f"solves alone {solves:.5f}; scikit-learn / (solves alone) = {sklearn_time / solves:.1f}x "
-                  "bounds the generic ratio", flush=True)
+            print(
+                f"  generic breakdown, s per restart: log-potentials {table:.5f}, of which the triangular "
+                f"solves alone {solves:.5f}; scikit-learn / (solves alone) = {sklearn_time / solves:.1f}x "
+                "bounds the generic ratio",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -31,9 +31,13 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--float32", action="store_true", help="run jaxem in float32 (default float64)")
 parser.add_argument("--iterations", type=int, default=10)
 parser.add_argument("--restarts", type=int, default=16)
-parser.add_argument("--hmmlearn-restarts", type=int, default=2, help="hmmlearn restarts timed (its cost is linear in them)")
+parser.add_argument(
+    "--hmmlearn-restarts", type=int, default=2, help="hmmlearn restarts timed (its cost is linear in them)"
+)
 parser.add_argument("--long-steps", type=int, default=100_000)
-parser.add_argument("--profile", action="store_true", help="also time jaxem's E-step and M-step alone (16 restarts vmapped)")
+parser.add_argument(
+    "--profile", action="store_true", help="also time jaxem's E-step and M-step alone (16 restarts vmapped)"
+)
 args = parser.parse_args()
 jax.config.update("jax_enable_x64", not args.float32)
 
@@ -113,9 +117,11 @@ def profile_jaxem(model, x, starts):
     marginals = e_only(params)[0]
     m_only = jax.jit(jax.vmap(lambda p, m: m_step(model, p, units, m, weights, settings)))
     results = {}
-    for name, run in (("emission and chain log-potentials", lambda: potentials(params)),
-                      ("E-step (potentials + forward + reverse pass)", lambda: e_only(params)),
-                      ("M-step (closed form)", lambda: m_only(params, marginals))):
+    for name, run in (
+        ("emission and chain log-potentials", lambda: potentials(params)),
+        ("E-step (potentials + forward + reverse pass)", lambda: e_only(params)),
+        ("M-step (closed form)", lambda: m_only(params, marginals)),
+    ):
         jax.block_until_ready(run())
         results[name] = timed(run, repeats=5) / args.restarts
     return results
@@ -128,8 +134,16 @@ def bench_hmmlearn(x, starts):
     lengths = np.full(S, T)
     total = 0.0
     for r in range(args.hmmlearn_restarts):
-        reference = hmm.GaussianHMM(K, covariance_type="diag", n_iter=args.iterations, tol=-np.inf, init_params="",
-                                    params="stmc", covars_prior=0.0, covars_weight=1.0)
+        reference = hmm.GaussianHMM(
+            K,
+            covariance_type="diag",
+            n_iter=args.iterations,
+            tol=-np.inf,
+            init_params="",
+            params="stmc",
+            covars_prior=0.0,
+            covars_weight=1.0,
+        )
         reference.startprob_ = starts["initial"][r]
         reference.transmat_ = starts["transition"][r]
         reference.means_ = starts["means"][r]
@@ -163,8 +177,10 @@ def bench_dynamax(x, starts):
     short = timed(run(args.iterations), repeats=2)
     long = timed(run(3 * args.iterations), repeats=2)
     per_iteration = (long - short) / (2 * args.iterations)
-    return per_iteration, (f"marginal cost from {args.iterations} vs {3 * args.iterations} iterations; a whole "
-                           f"{args.iterations}-iteration call takes {short:.2f} s, i.e. {short / args.iterations * 1e3:.1f} ms per iteration")
+    return per_iteration, (
+        f"marginal cost from {args.iterations} vs {3 * args.iterations} iterations; a whole "
+        f"{args.iterations}-iteration call takes {short:.2f} s, i.e. {short / args.iterations * 1e3:.1f} ms per iteration"
+    )
 
 
 def bench_long(model, truth):
@@ -180,18 +196,26 @@ def bench_long(model, truth):
 
 
 def main():
-    print(f"machine: nproc={os.cpu_count()}, CPU: {cpu_model()}, jax {jax.__version__} on {jax.devices()[0].platform}, "
-          f"jaxem dtype {'float32' if args.float32 else 'float64'}")
+    print(
+        f"machine: nproc={os.cpu_count()}, CPU: {cpu_model()}, jax {jax.__version__} on {jax.devices()[0].platform}, "
+        f"jaxem dtype {'float32' if args.float32 else 'float64'}"
+    )
     model, truth, x, starts = make_problem()
-    print(f"problem: {S} sequences x {T} steps, K={K}, D={D} diagonal Gaussian, {args.iterations} EM iterations, tol disabled")
+    print(
+        f"problem: {S} sequences x {T} steps, K={K}, D={D} diagonal Gaussian, {args.iterations} EM iterations, tol disabled"
+    )
     jaxem_seconds, jaxem_first = bench_jaxem(model, x, starts)
-    print(f"jaxem    ({args.restarts} restarts vmapped): {jaxem_seconds * 1e3:.3f} ms per iteration per restart "
-          f"(first call incl. compilation {jaxem_first:.2f} s)")
+    print(
+        f"jaxem    ({args.restarts} restarts vmapped): {jaxem_seconds * 1e3:.3f} ms per iteration per restart "
+        f"(first call incl. compilation {jaxem_first:.2f} s)"
+    )
     if args.profile:
         for name, seconds in profile_jaxem(model, x, starts).items():
             print(f"  jaxem {name}: {seconds * 1e3:.3f} ms per restart")
     hmmlearn_seconds = bench_hmmlearn(x, starts)
-    print(f"hmmlearn ({args.hmmlearn_restarts} restarts, one after another): {hmmlearn_seconds * 1e3:.3f} ms per iteration per restart")
+    print(
+        f"hmmlearn ({args.hmmlearn_restarts} restarts, one after another): {hmmlearn_seconds * 1e3:.3f} ms per iteration per restart"
+    )
     print(f"ratio hmmlearn / jaxem: {hmmlearn_seconds / jaxem_seconds:.1f}x (target >= 10x)")
     dynamax_seconds, note = bench_dynamax(x, starts)
     if dynamax_seconds is None:
@@ -200,10 +224,12 @@ def main():
         print(f"dynamax  (1 restart, fit_em): {dynamax_seconds * 1e3:.3f} ms per iteration ({note})")
         print(f"ratio dynamax / jaxem per restart-iteration: {dynamax_seconds / jaxem_seconds:.1f}x (target >= 1x)")
     long_times, check = bench_long(model, truth)
-    print(f"E-step on one sequence of {args.long_steps} steps (log-likelihood + posterior marginals): "
-          f"sequential scan {long_times['sequential']:.3f} s, parallel tree {long_times['parallel']:.3f} s "
-          f"(sequential / parallel = {long_times['sequential'] / long_times['parallel']:.2f}); "
-          f"log-likelihoods {float(check[0]):.6f} vs {float(check[1]):.6f}")
+    print(
+        f"E-step on one sequence of {args.long_steps} steps (log-likelihood + posterior marginals): "
+        f"sequential scan {long_times['sequential']:.3f} s, parallel tree {long_times['parallel']:.3f} s "
+        f"(sequential / parallel = {long_times['sequential'] / long_times['parallel']:.2f}); "
+        f"log-likelihoods {float(check[0]):.6f} vs {float(check[1]):.6f}"
+    )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,12 @@ def _plot(x, model, result, output):
     history = np.asarray(result.restarts.history)
     for r, trace in enumerate(history):
         steps = np.arange(len(trace))
-        right.plot(steps, trace, lw=2.0 if r == int(result.best_restart) else 0.6,
-                   color="C3" if r == int(result.best_restart) else "0.5")
+        right.plot(
+            steps,
+            trace,
+            lw=2.0 if r == int(result.best_restart) else 0.6,
+            color="C3" if r == int(result.best_restart) else "0.5",
+        )
     finite = history[np.isfinite(history)]
     right.set_ylim(np.percentile(finite, 5) - 5, finite.max() + 5)
     right.set(xlabel="EM iteration", ylabel="log-likelihood", title=f"{len(history)} restarts (best in red)")
@@ -75,8 +79,10 @@ def main(argv=None):
     restarts = result.restarts
     print(f"{'restart':>7} {'log-likelihood':>15} {'iterations':>10} {'converged':>9} {'failed':>6}")
     for r in np.argsort(-np.nan_to_num(np.asarray(restarts.log_likelihood), nan=-np.inf)):
-        print(f"{r:>7} {float(restarts.log_likelihood[r]):>15.6f} {int(restarts.num_iterations[r]):>10} "
-              f"{bool(restarts.converged[r])!s:>9} {bool(restarts.failed[r])!s:>6}")
+        print(
+            f"{r:>7} {float(restarts.log_likelihood[r]):>15.6f} {int(restarts.num_iterations[r]):>10} "
+            f"{bool(restarts.converged[r])!s:>9} {bool(restarts.failed[r])!s:>6}"
+        )
     distinct = np.unique(np.round(np.asarray(restarts.log_likelihood)[~np.asarray(restarts.failed)], 3))
     print(f"\n{len(distinct)} distinct local maxima (to 1e-3): {distinct[::-1]}")
     print(f"\nbest restart {int(result.best_restart)}: log-likelihood {float(result.log_likelihood):.6f}")

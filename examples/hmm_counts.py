@@ -56,8 +56,10 @@ def main(num_states: int = 3):
 
     years = FIRST_YEAR + np.arange(len(EARTHQUAKES))
     print(f"Poisson HMM with {num_states} states, {len(EARTHQUAKES)} years ({years[0]}-{years[-1]})")
-    print(f"log-likelihood {float(result.log_likelihood):.3f} (best of 32 restarts; "
-          f"{int(np.sum(np.isclose(result.restarts.log_likelihood, result.log_likelihood, rtol=1e-6)))} reached it)")
+    print(
+        f"log-likelihood {float(result.log_likelihood):.3f} (best of 32 restarts; "
+        f"{int(np.sum(np.isclose(result.restarts.log_likelihood, result.log_likelihood, rtol=1e-6)))} reached it)"
+    )
     print("rates (quakes per year):", np.round(rates, 2))
     print("initial distribution:   ", np.round(initial, 3))
     print("transition matrix:")

@@ -54,8 +54,10 @@ def main():
     # The same engine with a built-in model: one line for a full-covariance mixture.
     faithful = jaxem.datasets.load_faithful()
     builtin = jaxem.fit(jaxem.models.gaussian_mixture(2), faithful, key=jax.random.key(1), num_restarts=32)
-    print(f"\nOld Faithful, built-in 2-component full-covariance mixture, 32 restarts: "
-          f"log-likelihood {float(builtin.log_likelihood):.4f}")
+    print(
+        f"\nOld Faithful, built-in 2-component full-covariance mixture, 32 restarts: "
+        f"log-likelihood {float(builtin.log_likelihood):.4f}"
+    )
     print(f"  means\n{np.array2string(np.asarray(builtin.params['means']), precision=3)}")
 
 

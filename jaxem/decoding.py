@@ -54,7 +54,9 @@ def _viterbi_one(model, params, unit):
     return jnp.where(jnp.arange(num_steps) < unit.length, path, -1)
 
 
-_viterbi_jit = jax.jit(lambda model, params, units: jax.vmap(lambda u: _viterbi_one(model, params, u))(units), static_argnums=0)
+_viterbi_jit = jax.jit(
+    lambda model, params, units: jax.vmap(lambda u: _viterbi_one(model, params, u))(units), static_argnums=0
+)
 
 
 def viterbi(model: MarkovModel, params, data, *, lengths=None):
@@ -98,7 +100,9 @@ def _sample_one(model, params, key, num_steps):
     path = jnp.concatenate([first[None], rest])
     if model.sample_emission is None:
         return path, None
-    observations = jax.vmap(lambda k, z: model.sample_emission(k, params, z))(jax.random.split(key_emit, num_steps), path)
+    observations = jax.vmap(lambda k, z: model.sample_emission(k, params, z))(
+        jax.random.split(key_emit, num_steps), path
+    )
     return path, observations
 
 

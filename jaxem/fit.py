@@ -116,8 +116,17 @@ def _fit_one(model, settings, max_iter, params, units, weights, tol):
     marginals, log_lik, objective = _evaluate(model, params, units, weights)
     history = jnp.full((max_iter + 1,), jnp.nan, objective.dtype).at[0].set(objective)
     bad = ~jnp.isfinite(objective)
-    state = _State(params, marginals, log_lik, objective, jnp.asarray(0, jnp.int32), jnp.asarray(False), bad,
-                   jnp.where(bad, objective, 0.0), history)
+    state = _State(
+        params,
+        marginals,
+        log_lik,
+        objective,
+        jnp.asarray(0, jnp.int32),
+        jnp.asarray(False),
+        bad,
+        jnp.where(bad, objective, 0.0),
+        history,
+    )
     threshold = tol * jnp.sum(weights)
 
     def keep_going(s):
@@ -300,8 +309,16 @@ def _em_step_program(model, settings, params, units, weights):
 _em_step_jit = jax.jit(_em_step_program, static_argnums=(0, 1))
 
 
-def em_step(model, params, data, weights=None, *, lengths=None, optimizer=None,
-            num_gradient_steps: int = DEFAULT_NUM_GRADIENT_STEPS):
+def em_step(
+    model,
+    params,
+    data,
+    weights=None,
+    *,
+    lengths=None,
+    optimizer=None,
+    num_gradient_steps: int = DEFAULT_NUM_GRADIENT_STEPS,
+):
     """One EM iteration from ``params``: E-step, then the M-step. Pure; jitted.
 
     Example:

@@ -332,7 +332,11 @@ class MarkovModel:
         _check_num_states(self.num_states)
         validation.check_model_functions(
             self,
-            {"init": "(key, data) -> params", "log_prior": "(params) -> scalar", "sample_emission": "(key, params, z) -> x"},
+            {
+                "init": "(key, data) -> params",
+                "log_prior": "(params) -> scalar",
+                "sample_emission": "(key, params, z) -> x",
+            },
         )
         if not isinstance(self.parallel, bool):
             raise TypeError(f"parallel must be a bool; got {self.parallel!r}.")
@@ -361,7 +365,9 @@ class MarkovModel:
         if not np.issubdtype(host.dtype, np.integer):
             raise TypeError(f"lengths must be integers; got dtype {host.dtype}.")
         if np.any(host < 1) or np.any(host > num_steps):
-            raise ValueError(f"lengths must lie in [1, T={num_steps}]; got minimum {host.min()} and maximum {host.max()}.")
+            raise ValueError(
+                f"lengths must lie in [1, T={num_steps}]; got minimum {host.min()} and maximum {host.max()}."
+            )
         length = jnp.asarray(host, jnp.int32)
         if np.all(host == num_steps):
             return Sequences(data, length)
@@ -411,7 +417,9 @@ class MarkovModel:
         }
         for name, value in values.items():
             if jnp.shape(value) != ():
-                raise ValueError(f"{name} must return a scalar for one step and one state; got shape {jnp.shape(value)}.")
+                raise ValueError(
+                    f"{name} must return a scalar for one step and one state; got shape {jnp.shape(value)}."
+                )
         return sum(values.values())
 
     def posterior_output(self, marginals: ChainPotentials) -> MarkovPosterior:
@@ -435,11 +443,15 @@ def _prepare(model, params, data, lengths):
 def _pairwise_one(model, params, unit):
     potentials = model.log_potentials(params, unit)
     num_steps = potentials.emission.shape[0]
-    per_step = potentials._replace(transition=jnp.broadcast_to(potentials.transition, (num_steps - 1,) + potentials.transition.shape))
+    per_step = potentials._replace(
+        transition=jnp.broadcast_to(potentials.transition, (num_steps - 1,) + potentials.transition.shape)
+    )
     return jax.grad(log_partition)(per_step, unit.length, model.parallel).transition
 
 
-_pairwise_jit = jax.jit(lambda model, params, units: jax.vmap(lambda u: _pairwise_one(model, params, u))(units), static_argnums=0)
+_pairwise_jit = jax.jit(
+    lambda model, params, units: jax.vmap(lambda u: _pairwise_one(model, params, u))(units), static_argnums=0
+)
 
 
 def pairwise_marginals(model: MarkovModel, params, data, *, lengths=None):

@@ -96,9 +96,7 @@ class Model:
         if not callable(self.log_joint):
             raise TypeError(f"log_joint must be callable (params, x, z) -> scalar; got {self.log_joint!r}.")
         _normalise_num_states(self.num_states)
-        validation.check_model_functions(
-            self, {"init": "(key, data) -> params", "log_prior": "(params) -> scalar"}
-        )
+        validation.check_model_functions(self, {"init": "(key, data) -> params", "log_prior": "(params) -> scalar"})
 
     # ------------------------------------------------------------------ engine protocol
     @property

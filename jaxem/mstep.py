@@ -43,9 +43,7 @@ _MAX_BACKTRACKS = 10
 @functools.cache
 def default_optimizer():
     """The default gradient M-step optimizer (built once, so fits share a cache entry)."""
-    return optax.lbfgs(
-        linesearch=optax.scale_by_backtracking_linesearch(max_backtracking_steps=15, store_grad=True)
-    )
+    return optax.lbfgs(linesearch=optax.scale_by_backtracking_linesearch(max_backtracking_steps=15, store_grad=True))
 
 
 class GradientSettings(NamedTuple):
@@ -147,7 +145,9 @@ def _gradient_ascent(objective, free, constraint_tree, settings: GradientSetting
         value = loss(u)
         return scale, jnp.isfinite(value) & (value < start_value), u
 
-    _, found, u_back = jax.lax.while_loop(halve_cond, halve_body, (jnp.asarray(1.0, start_value.dtype), improved, best_u))
+    _, found, u_back = jax.lax.while_loop(
+        halve_cond, halve_body, (jnp.asarray(1.0, start_value.dtype), improved, best_u)
+    )
     candidate = jax.tree.map(lambda a, b: jnp.where(improved, a, b), best_u, u_back)
     accept = improved | found
     new_free = to_free(candidate)

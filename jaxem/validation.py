@@ -81,7 +81,9 @@ def check_model_functions(model, optional: dict[str, str]):
         )
     for name, update in m_step.items():
         if not callable(update):
-            raise TypeError(f"m_step[{name!r}] must be callable (data, responsibilities, weights, params); got {update!r}.")
+            raise TypeError(
+                f"m_step[{name!r}] must be callable (data, responsibilities, weights, params); got {update!r}."
+            )
 
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:
@@ -116,12 +118,16 @@ def check_constraints(model, params, source: str):
             )
         tree = {k: tree.get(k, _constraints.real) for k in params}
     bad = [
-        c for c in jax.tree.leaves(tree, is_leaf=lambda c: c is None) if c is not None and not isinstance(c, _constraints.Constraint)
+        c
+        for c in jax.tree.leaves(tree, is_leaf=lambda c: c is None)
+        if c is not None and not isinstance(c, _constraints.Constraint)
     ]
     if bad:
         raise TypeError(f"constraints must hold jaxem.constraints objects; got {bad[0]!r}.")
     try:
-        jax.tree.map(lambda c, sub: None, tree, params, is_leaf=lambda c: isinstance(c, _constraints.Constraint) or c is None)
+        jax.tree.map(
+            lambda c, sub: None, tree, params, is_leaf=lambda c: isinstance(c, _constraints.Constraint) or c is None
+        )
     except ValueError as error:
         raise ValueError(
             f"constraints must be a pytree prefix of the params; got constraints {tree!r} but the params from "
@@ -139,15 +145,21 @@ def check_params(model, params, example_unit, source: str, host_values: bool = T
         if not hasattr(leaf, "dtype") and not isinstance(leaf, (int, float)):
             raise TypeError(f"{where} must be an array; got {type(leaf).__name__}.")
         if not jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
-            raise TypeError(f"{where} must be a float array (parameters are optimised); got dtype {jnp.result_type(leaf)}.")
+            raise TypeError(
+                f"{where} must be a float array (parameters are optimised); got dtype {jnp.result_type(leaf)}."
+            )
         if host_values and not np.all(np.isfinite(np.asarray(leaf))):
             raise ValueError(f"{where} must be finite; got {np.asarray(leaf)!r}.")
     if model.m_step is not None and not isinstance(params, dict):
-        raise TypeError(f"{source} must be a dict of parameters when the model registers m_step updates; got {type(params).__name__}.")
+        raise TypeError(
+            f"{source} must be a dict of parameters when the model registers m_step updates; got {type(params).__name__}."
+        )
     if isinstance(model.m_step, dict):
         missing = sorted(set(model.m_step) - set(params), key=str)
         if missing:
-            raise ValueError(f"m_step registers updates for {missing}, which are not keys of the params from {source} ({sorted(params, key=str)}).")
+            raise ValueError(
+                f"m_step registers updates for {missing}, which are not keys of the params from {source} ({sorted(params, key=str)})."
+            )
     check_constraints(model, params, source)
     try:
         out = jax.eval_shape(model.example_log_joint, params, example_unit)
@@ -157,7 +169,9 @@ def check_params(model, params, example_unit, source: str, host_values: bool = T
             f"{type(error).__name__}: {error}"
         ) from error
     if out.shape != ():
-        raise ValueError(f"log_joint must return a scalar for one observation and one latent value; got shape {out.shape}.")
+        raise ValueError(
+            f"log_joint must return a scalar for one observation and one latent value; got shape {out.shape}."
+        )
     return params
 
 

@@ -25,7 +25,9 @@ def test_second_fit_does_not_recompile():
     jax.monitoring.register_event_duration_secs_listener(listener)
     try:
         # new data values, a new key and a new tolerance (traced): no compilation at all
-        second = jaxem.fit(model, rng.normal(size=64) + 3.0, key=jax.random.key(1), num_restarts=4, max_iter=20, tol=1e-4)
+        second = jaxem.fit(
+            model, rng.normal(size=64) + 3.0, key=jax.random.key(1), num_restarts=4, max_iter=20, tol=1e-4
+        )
         jax.block_until_ready(second)
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)

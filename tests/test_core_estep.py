@@ -83,7 +83,12 @@ def test_pytree_data():
 
     model = jaxem.Model(log_joint, num_states=2)
     table = np.stack(
-        [params["log_w"][k] - 0.5 * (targets - features @ params["coef"][k]) ** 2 - 0.5 * np.log(2 * np.pi) for k in range(2)],
+        [
+            params["log_w"][k] - 0.5 * (targets - features @ params["coef"][k]) ** 2 - 0.5 * np.log(2 * np.pi)
+            for k in range(2)
+        ],
         axis=1,
     )
-    np.testing.assert_allclose(jaxem.log_likelihood(model, params, (features, targets)), logsumexp(table, axis=1).sum(), rtol=TOL)
+    np.testing.assert_allclose(
+        jaxem.log_likelihood(model, params, (features, targets)), logsumexp(table, axis=1).sum(), rtol=TOL
+    )

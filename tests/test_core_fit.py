@@ -15,7 +15,11 @@ def log_joint(params, x, z):
 
 
 def init(key, data):
-    return {"weights": jnp.full(2, 0.5), "means": jax.random.choice(key, data, (2,), replace=False), "scales": jnp.full(2, jnp.std(data))}
+    return {
+        "weights": jnp.full(2, 0.5),
+        "means": jax.random.choice(key, data, (2,), replace=False),
+        "scales": jnp.full(2, jnp.std(data)),
+    }
 
 
 def update_weights(data, resp, w, params):
@@ -68,7 +72,9 @@ def test_mixed_closed_form_and_gradient_ecm(closed_fit):
     )
     result = jaxem.fit(model, DATA, init_params=START, tol=1e-13, max_iter=1000)
     np.testing.assert_allclose(result.log_likelihood, closed_fit.log_likelihood, rtol=1e-6)
-    assert np.all(np.diff(result.history[: int(result.num_iterations) + 1]) >= -1e-9 * abs(float(result.log_likelihood)))
+    assert np.all(
+        np.diff(result.history[: int(result.num_iterations) + 1]) >= -1e-9 * abs(float(result.log_likelihood))
+    )
 
 
 def test_closed_form_matches_em_step_loop(closed_fit):

@@ -67,7 +67,11 @@ def test_log_likelihood_never_decreases(kind, problem):
 def test_vmapped_restarts_equal_single_fits(kind, problem):
     data, start, rng = problem
     starts = [start] + [
-        {"weights": jnp.asarray(rng.dirichlet([2.0, 2.0])), "means": jnp.asarray(rng.choice(data, 2, replace=False)), "scales": start["scales"]}
+        {
+            "weights": jnp.asarray(rng.dirichlet([2.0, 2.0])),
+            "means": jnp.asarray(rng.choice(data, 2, replace=False)),
+            "scales": start["scales"],
+        }
         for _ in range(2)
     ]
     batch = jax.tree.map(lambda *xs: jnp.stack(xs), *starts)
@@ -117,15 +121,55 @@ def test_collapse_onto_one_point_fails_with_inspectable_restarts():
     # The example hypothesis found on CI: a component started on the outlier -4.66 with a
     # small scale collapses onto it. The fit must fail (not return a NaN fit), and the
     # FitError must carry the history, monotone up to the failure, and the collapsed scale.
-    data = np.array([
-        -1.18353604, 0.62346073, -0.06828539, 0.19388391, -0.34324191, 1.04814553, 0.01141184, -0.14907076,
-        0.71948319, 0.4802032, -1.8097481, -0.69100658, 0.35160848, -0.6020067, 0.4341113, 1.33928034,
-        0.08618112, -1.53730387, 0.77757537, 0.71442573, 0.06704545, -1.21781035, -3.45785096, -0.33579401,
-        2.17528209, -4.6626675, -0.1678518, -0.38763959, -0.54300984, -0.82237356, -1.21850616, 0.576948,
-        -2.46491582, -2.16571952, 1.58725907, -2.4951572, -1.43906549, -2.17986649, 0.24121333, 1.79522508,
-    ])
-    start = {"weights": jnp.array([0.1624243, 0.8375757]), "means": jnp.array([-4.6626675, 0.19388391]),
-             "scales": jnp.array([0.4365277, 2.57117295])}
+    data = np.array(
+        [
+            -1.18353604,
+            0.62346073,
+            -0.06828539,
+            0.19388391,
+            -0.34324191,
+            1.04814553,
+            0.01141184,
+            -0.14907076,
+            0.71948319,
+            0.4802032,
+            -1.8097481,
+            -0.69100658,
+            0.35160848,
+            -0.6020067,
+            0.4341113,
+            1.33928034,
+            0.08618112,
+            -1.53730387,
+            0.77757537,
+            0.71442573,
+            0.06704545,
+            -1.21781035,
+            -3.45785096,
+            -0.33579401,
+            2.17528209,
+            -4.6626675,
+            -0.1678518,
+            -0.38763959,
+            -0.54300984,
+            -0.82237356,
+            -1.21850616,
+            0.576948,
+            -2.46491582,
+            -2.16571952,
+            1.58725907,
+            -2.4951572,
+            -1.43906549,
+            -2.17986649,
+            0.24121333,
+            1.79522508,
+        ]
+    )
+    start = {
+        "weights": jnp.array([0.1624243, 0.8375757]),
+        "means": jnp.array([-4.6626675, 0.19388391]),
+        "scales": jnp.array([0.4365277, 2.57117295]),
+    }
     with pytest.raises(jaxem.FitError, match="iteration 4") as raised:
         jaxem.fit(CLOSED_MODEL, data, init_params=start, tol=0.0, max_iter=15)
     restarts = raised.value.restarts

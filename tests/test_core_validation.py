@@ -36,21 +36,37 @@ def fit(**kwargs):
     [
         ({"data": np.array([0.0, np.nan, 1.0])}, ValueError, r"data must be finite; got 1 non-finite"),
         ({"data": np.array([0.0, np.inf])}, ValueError, r"data must be finite"),
-        ({"data": (np.zeros(3), np.zeros(4))}, ValueError, r"data leaves must share their leading size N; got leaf shapes \[\(3,\), \(4,\)\]"),
+        (
+            {"data": (np.zeros(3), np.zeros(4))},
+            ValueError,
+            r"data leaves must share their leading size N; got leaf shapes \[\(3,\), \(4,\)\]",
+        ),
         ({"data": np.zeros((0,))}, ValueError, r"data must hold at least one observation; got N = 0"),
         ({"data": np.float64(1.0)}, ValueError, r"data must have a leading observation axis; got a scalar"),
         ({"data": np.array(["a", "b"])}, TypeError, r"data must hold numbers; got dtype"),
         ({"num_restarts": 0}, ValueError, r"num_restarts must be >= 1; got 0"),
         ({"num_restarts": 2.5}, TypeError, r"num_restarts must be an int >= 1; got 2.5"),
-        ({"weights": np.ones(3)}, ValueError, r"weights must have shape \(20,\), one per observation; got shape \(3,\)"),
+        (
+            {"weights": np.ones(3)},
+            ValueError,
+            r"weights must have shape \(20,\), one per observation; got shape \(3,\)",
+        ),
         ({"weights": -np.ones(20)}, ValueError, r"weights must be non-negative; got minimum -1.0"),
         ({"weights": np.full(20, np.nan)}, ValueError, r"weights must be finite"),
         ({"weights": np.zeros(20)}, ValueError, r"weights must have at least one positive entry"),
         ({"key": None}, ValueError, r"key must be a jax.random.key"),
         ({"tol": -1.0}, ValueError, r"tol must be a non-negative finite float; got -1.0"),
         ({"max_iter": -3}, ValueError, r"max_iter must be >= 0; got -3"),
-        ({"init_params": {"weights": jnp.array([0.5, 0.5])}}, ValueError, r"init_params must be one set of parameters or a batch"),
-        ({"init_params": GOOD, "num_restarts": 4}, ValueError, r"num_restarts must match the batch of init_params; got num_restarts=4 and 1"),
+        (
+            {"init_params": {"weights": jnp.array([0.5, 0.5])}},
+            ValueError,
+            r"init_params must be one set of parameters or a batch",
+        ),
+        (
+            {"init_params": GOOD, "num_restarts": 4},
+            ValueError,
+            r"num_restarts must match the batch of init_params; got num_restarts=4 and 1",
+        ),
         ({"init_params": {**GOOD, "means": jnp.array([np.nan, 1.0])}}, ValueError, r"init_params"),
         ({"optimizer": "adam"}, TypeError, r"optimizer must be an optax GradientTransformation; got 'adam'"),
     ],
@@ -77,9 +93,14 @@ def test_bad_num_states(num_states, error, pattern):
 
 def test_constraints_must_match_params():
     model = jaxem.Model(log_joint, num_states=2, init=init, constraints={"weight": jaxem.constraints.simplex})
-    with pytest.raises(ValueError, match=r"constraints has keys \['weight'\] that are not parameters; the params from init\(key, data\) have keys"):
+    with pytest.raises(
+        ValueError,
+        match=r"constraints has keys \['weight'\] that are not parameters; the params from init\(key, data\) have keys",
+    ):
         fit(model=model)
-    model = jaxem.Model(log_joint, num_states=2, init=init, constraints={"means": (jaxem.constraints.real, jaxem.constraints.real)})
+    model = jaxem.Model(
+        log_joint, num_states=2, init=init, constraints={"means": (jaxem.constraints.real, jaxem.constraints.real)}
+    )
     with pytest.raises(ValueError, match=r"constraints must be a pytree prefix of the params"):
         fit(model=model)
     model = jaxem.Model(log_joint, num_states=2, init=init, constraints={"means": "positive"})
@@ -92,7 +113,9 @@ def test_init_errors():
     with pytest.raises(ValueError, match=r"init\(key, data\)\['scales'\] must be finite"):
         fit(model=nan_init)
     misshaped = jaxem.Model(log_joint, num_states=2, init=lambda k, d: {**init(k, d), "means": jnp.zeros((2, 3))})
-    with pytest.raises(ValueError, match=r"log_joint must return a scalar for one observation and one latent value; got shape \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"log_joint must return a scalar for one observation and one latent value; got shape \(3,\)"
+    ):
         fit(model=misshaped)
     missing = jaxem.Model(log_joint, num_states=2, init=lambda k, d: {"weights": jnp.ones(2) / 2})
     with pytest.raises(ValueError, match=r"log_joint failed on the params from init\(key, data\).*KeyError"):

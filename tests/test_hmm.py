@@ -40,7 +40,9 @@ def concatenated(x):
 
 def run_both(model, reference, x, start):
     """NUM_ITER EM iterations of jaxem and of hmmlearn from the same start."""
-    result = jaxem.fit(model, x, lengths=LENGTHS, init_params=jax.tree.map(jnp.asarray, start), max_iter=NUM_ITER, tol=0.0)
+    result = jaxem.fit(
+        model, x, lengths=LENGTHS, init_params=jax.tree.map(jnp.asarray, start), max_iter=NUM_ITER, tol=0.0
+    )
     assert int(result.num_iterations) == NUM_ITER
     reference.fit(concatenated(x), LENGTHS)
     assert len(reference.monitor_.history) == NUM_ITER
@@ -79,8 +81,18 @@ def test_gaussian_hmm_matches_hmmlearn(covariance_type):
     # min_covar only enters hmmlearn's own initialisation (init_params="" skips
     # it), so jaxem's reg_covar is set to 0 to give the same ML update.
     reference = hmmlearn_hmm.GaussianHMM(
-        K, covariance_type=covariance_type, n_iter=NUM_ITER, tol=-np.inf, init_params="", params="stmc",
-        startprob_prior=1.0, transmat_prior=1.0, means_prior=0, means_weight=0, covars_prior=0, covars_weight=1,
+        K,
+        covariance_type=covariance_type,
+        n_iter=NUM_ITER,
+        tol=-np.inf,
+        init_params="",
+        params="stmc",
+        startprob_prior=1.0,
+        transmat_prior=1.0,
+        means_prior=0,
+        means_weight=0,
+        covars_prior=0,
+        covars_weight=1,
     )
     hmmlearn_start(reference, start)
     reference.means_ = np.array(start["means"])
@@ -102,8 +114,17 @@ def test_poisson_hmm_matches_hmmlearn():
     x = sample(poisson_hmm(K), truth, 3).astype(np.int64)
     start = {**chain_params(rng), "rates": rng.uniform(1.0, 10.0, K)}
     # lambdas_prior = lambdas_weight = 0: hmmlearn's update is the ML one.
-    reference = hmmlearn_hmm.PoissonHMM(K, n_iter=NUM_ITER, tol=-np.inf, init_params="", params="stl",
-                                        startprob_prior=1.0, transmat_prior=1.0, lambdas_prior=0.0, lambdas_weight=0.0)
+    reference = hmmlearn_hmm.PoissonHMM(
+        K,
+        n_iter=NUM_ITER,
+        tol=-np.inf,
+        init_params="",
+        params="stl",
+        startprob_prior=1.0,
+        transmat_prior=1.0,
+        lambdas_prior=0.0,
+        lambdas_weight=0.0,
+    )
     hmmlearn_start(reference, start)
     reference.lambdas_ = np.array(start["rates"])[:, None]
     result = run_both(poisson_hmm(K), reference, x, start)
@@ -120,8 +141,17 @@ def test_categorical_hmm_matches_hmmlearn():
     x = sample(categorical_hmm(K, c), truth, 5)
     start = {**chain_params(rng), "probs": rng.dirichlet(np.ones(c), size=K)}
     # emissionprob_prior = 1: the Dirichlet(1) prior is flat, so the update is ML.
-    reference = hmmlearn_hmm.CategoricalHMM(K, n_features=c, n_iter=NUM_ITER, tol=-np.inf, init_params="", params="ste",
-                                            startprob_prior=1.0, transmat_prior=1.0, emissionprob_prior=1.0)
+    reference = hmmlearn_hmm.CategoricalHMM(
+        K,
+        n_features=c,
+        n_iter=NUM_ITER,
+        tol=-np.inf,
+        init_params="",
+        params="ste",
+        startprob_prior=1.0,
+        transmat_prior=1.0,
+        emissionprob_prior=1.0,
+    )
     hmmlearn_start(reference, start)
     reference.emissionprob_ = np.array(start["probs"])
     result = run_both(categorical_hmm(K, c), reference, x, start)
@@ -138,15 +168,28 @@ def user_poisson_hmm():
         log_transition=lambda params, z_prev, z: jnp.log(params["transition"][z_prev, z]),
         log_emission=lambda params, x, z: jax.scipy.stats.poisson.logpmf(x, params["rates"][z]),
         num_states=2,
-        constraints={"initial": jaxem.constraints.simplex, "transition": jaxem.constraints.simplex,
-                     "rates": jaxem.constraints.positive},
+        constraints={
+            "initial": jaxem.constraints.simplex,
+            "transition": jaxem.constraints.simplex,
+            "rates": jaxem.constraints.positive,
+        },
     )
 
 
 def test_gradient_m_step_reaches_the_closed_form_optimum_monotonically():
-    truth = {"initial": np.array([0.5, 0.5]), "transition": np.array([[0.9, 0.1], [0.2, 0.8]]), "rates": np.array([2.0, 9.0])}
-    x = np.array(jaxem.sample_sequences(poisson_hmm(2), jax.tree.map(jnp.asarray, truth), jax.random.key(7), 120, 4).observations)
-    start = {"initial": jnp.array([0.6, 0.4]), "transition": jnp.array([[0.7, 0.3], [0.4, 0.6]]), "rates": jnp.array([3.0, 6.0])}
+    truth = {
+        "initial": np.array([0.5, 0.5]),
+        "transition": np.array([[0.9, 0.1], [0.2, 0.8]]),
+        "rates": np.array([2.0, 9.0]),
+    }
+    x = np.array(
+        jaxem.sample_sequences(poisson_hmm(2), jax.tree.map(jnp.asarray, truth), jax.random.key(7), 120, 4).observations
+    )
+    start = {
+        "initial": jnp.array([0.6, 0.4]),
+        "transition": jnp.array([[0.7, 0.3], [0.4, 0.6]]),
+        "rates": jnp.array([3.0, 6.0]),
+    }
     closed = jaxem.fit(poisson_hmm(2), x, init_params=start, max_iter=300, tol=1e-10)
     gradient = jaxem.fit(user_poisson_hmm(), x, init_params=start, max_iter=300, tol=1e-10)
     # 1e-4 relative (the issue's bar): generalized EM takes a few L-BFGS steps
@@ -165,8 +208,11 @@ def test_gradient_m_step_reaches_the_closed_form_optimum_monotonically():
 def test_built_in_init_fits_from_random_restarts(kind):
     # Recovery test: two well-separated states, 4 x 150 steps; 15% relative
     # error on the emission parameters is several standard errors.
-    model = {"gaussian": lambda: gaussian_hmm(2, covariance_type="diag"), "poisson": lambda: poisson_hmm(2),
-             "categorical": lambda: categorical_hmm(2, 3)}[kind]()
+    model = {
+        "gaussian": lambda: gaussian_hmm(2, covariance_type="diag"),
+        "poisson": lambda: poisson_hmm(2),
+        "categorical": lambda: categorical_hmm(2, 3),
+    }[kind]()
     truth = {"initial": jnp.array([0.5, 0.5]), "transition": jnp.array([[0.95, 0.05], [0.1, 0.9]])}
     emission = {
         "gaussian": {"means": jnp.array([[-3.0, 0.0], [3.0, 1.0]]), "covariances": jnp.ones((2, 2))},
@@ -209,7 +255,9 @@ def test_float32_long_sequence_keeps_its_precision(parallel):
     model = gaussian_hmm(k, covariance_type="diag")
     if parallel:
         model = dataclasses.replace(model, parallel=True)
-    x = np.asarray(jaxem.sample_sequences(model, jax.tree.map(jnp.asarray, params), jax.random.key(3), steps).observations)
+    x = np.asarray(
+        jaxem.sample_sequences(model, jax.tree.map(jnp.asarray, params), jax.random.key(3), steps).observations
+    )
     reference = hmmlearn_hmm.GaussianHMM(k, covariance_type="diag", init_params="")
     reference.startprob_, reference.transmat_ = params["initial"], params["transition"]
     reference.means_, reference.covars_ = params["means"], params["covariances"]
@@ -242,10 +290,14 @@ def test_float32_long_sequence_viterbi_equals_hmmlearn():
         "covariances": rng.uniform(0.5, 1.5, (k, d)),
     }
     model = gaussian_hmm(k, covariance_type="diag")
-    x = np.asarray(jaxem.sample_sequences(model, jax.tree.map(jnp.asarray, params), jax.random.key(3), steps).observations)
+    x = np.asarray(
+        jaxem.sample_sequences(model, jax.tree.map(jnp.asarray, params), jax.random.key(3), steps).observations
+    )
     reference = hmmlearn_hmm.GaussianHMM(k, covariance_type="diag", init_params="", algorithm="viterbi")
     reference.startprob_, reference.transmat_ = params["initial"], params["transition"]
     reference.means_, reference.covars_ = params["means"], params["covariances"]
     _, expected = reference.decode(x[0])
-    path = jaxem.viterbi(model, jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params), jnp.asarray(x, jnp.float32))
+    path = jaxem.viterbi(
+        model, jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params), jnp.asarray(x, jnp.float32)
+    )
     np.testing.assert_array_equal(np.asarray(path[0]), expected)

@@ -127,7 +127,9 @@ def test_padded_batch_equals_separate_unpadded_sequences():
     params = random_params(4)
     counts, lengths = ragged_batch(4)
     total = jaxem.log_likelihood(SEQUENTIAL, params, counts, lengths=lengths)
-    separate = sum(jaxem.log_likelihood(SEQUENTIAL, params, counts[s : s + 1, :length]) for s, length in enumerate(lengths))
+    separate = sum(
+        jaxem.log_likelihood(SEQUENTIAL, params, counts[s : s + 1, :length]) for s, length in enumerate(lengths)
+    )
     np.testing.assert_allclose(total, separate, rtol=1e-12)
 
 
@@ -160,7 +162,9 @@ def test_zero_transitions_give_finite_posteriors():
 def test_sampled_states_follow_the_chain():
     # 3 standard errors of a frequency from 20000 draws: ~0.01.
     params = random_params(7)
-    model = dataclasses.replace(SEQUENTIAL, sample_emission=lambda key, p, z: jax.random.poisson(key, p["rates"][z]).astype(float))
+    model = dataclasses.replace(
+        SEQUENTIAL, sample_emission=lambda key, p, z: jax.random.poisson(key, p["rates"][z]).astype(float)
+    )
     sample = jaxem.sample_sequences(model, params, jax.random.key(0), num_steps=2, num_sequences=20000)
     assert sample.states.shape == (20000, 2) and sample.observations.shape == (20000, 2)
     first = np.bincount(np.asarray(sample.states[:, 0]), minlength=K) / 20000

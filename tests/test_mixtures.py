@@ -54,8 +54,14 @@ def test_twenty_iterations_equal_scikit_learn(dataset, covariance_type):
     num_components = 3
     start, precisions = _starting_point(x, num_components, covariance_type, seed=0)
     reference = GaussianMixture(
-        num_components, covariance_type=covariance_type, max_iter=20, tol=0.0, reg_covar=1e-6,
-        weights_init=start["weights"], means_init=start["means"], precisions_init=precisions,
+        num_components,
+        covariance_type=covariance_type,
+        max_iter=20,
+        tol=0.0,
+        reg_covar=1e-6,
+        weights_init=start["weights"],
+        means_init=start["means"],
+        precisions_init=precisions,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # tol=0 never "converges", by design
@@ -79,13 +85,17 @@ def test_twenty_iterations_equal_scikit_learn(dataset, covariance_type):
 def test_log_joint_and_posterior_equal_scikit_learn():
     x = _generated_data()
     start, precisions = _starting_point(x, 3, "full", seed=1)
-    reference = GaussianMixture(3, weights_init=start["weights"], means_init=start["means"],
-                                precisions_init=precisions, max_iter=1)
+    reference = GaussianMixture(
+        3, weights_init=start["weights"], means_init=start["means"], precisions_init=precisions, max_iter=1
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         reference.fit(x)
-    params = {"weights": jnp.asarray(reference.weights_), "means": jnp.asarray(reference.means_),
-              "covariances": jnp.asarray(reference.covariances_)}
+    params = {
+        "weights": jnp.asarray(reference.weights_),
+        "means": jnp.asarray(reference.means_),
+        "covariances": jnp.asarray(reference.covariances_),
+    }
     model = jaxem.models.gaussian_mixture(3)
     # 1e-10: algebraically identical float64 evaluations (log-sum-exp of the same table).
     np.testing.assert_allclose(jaxem.posterior(model, params, x), reference.predict_proba(x), atol=1e-10)
@@ -143,8 +153,9 @@ def test_gradient_only_gaussian_mixture_reaches_closed_form(faithful, faithful_t
 
 def test_degenerate_data_gives_finite_best_with_failed_restarts_flagged():
     rng = np.random.default_rng(0)
-    x = np.concatenate([rng.normal([0.0, 0.0], 1.0, (60, 2)), rng.normal([6.0, 6.0], 1.0, (60, 2)),
-                        np.tile([[3.0, -4.0]], (80, 1))])  # 80 copies of one point
+    x = np.concatenate(
+        [rng.normal([0.0, 0.0], 1.0, (60, 2)), rng.normal([6.0, 6.0], 1.0, (60, 2)), np.tile([[3.0, -4.0]], (80, 1))]
+    )  # 80 copies of one point
     with pytest.raises(ValueError, match="ill-defined empirical covariance"), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         GaussianMixture(3, reg_covar=0.0, n_init=5, random_state=0).fit(x)
@@ -178,7 +189,8 @@ def test_init_schemes_vmap_and_give_valid_parameters(faithful, init, covariance_
 def test_kmeans_plusplus_seeds_are_distinct_data_points(faithful):
     points = jnp.asarray(faithful)
     seeds = jax.vmap(lambda key: jaxem.models.mixtures.kmeans_plusplus(key, points, 4))(
-        jax.random.split(jax.random.key(0), 8))
+        jax.random.split(jax.random.key(0), 8)
+    )
     for row in np.asarray(seeds):
         assert len(set(row.tolist())) == 4  # D^2 sampling never re-picks a seed (distance 0)
 
@@ -219,8 +231,9 @@ def test_log_density_equals_scipy(covariance_type, num_features):
         "tied": lambda k: full[0],
     }[covariance_type]
     x = means[rng.integers(0, num_components, 50)] + rng.normal(size=(50, num_features))
-    got = gaussian.gaussian_log_density({"means": jnp.asarray(means), "covariances": jnp.asarray(covariances)}, x,
-                                        covariance_type)
+    got = gaussian.gaussian_log_density(
+        {"means": jnp.asarray(means), "covariances": jnp.asarray(covariances)}, x, covariance_type
+    )
     expected = np.stack([multivariate_normal(means[k], dense(k)).logpdf(x) for k in range(num_components)], axis=1)
     # 1e-10 relative: float64, Cholesky-based here against scipy's eigendecomposition, well-conditioned covariances.
     np.testing.assert_allclose(got, expected, rtol=1e-10)

@@ -41,9 +41,13 @@ def _simulate(family, rng, num_points):
         truth = {"weights": weights, "rates": np.array([2.0, 9.0, 25.0])}
         return truth, rng.poisson(truth["rates"][labels]).astype(np.float64)
     if family == "bernoulli":
-        probs = np.array([[0.9, 0.9, 0.1, 0.1, 0.8, 0.2, 0.5, 0.9],
-                          [0.1, 0.2, 0.9, 0.9, 0.8, 0.1, 0.3, 0.1],
-                          [0.5, 0.1, 0.1, 0.8, 0.1, 0.9, 0.9, 0.6]])
+        probs = np.array(
+            [
+                [0.9, 0.9, 0.1, 0.1, 0.8, 0.2, 0.5, 0.9],
+                [0.1, 0.2, 0.9, 0.9, 0.8, 0.1, 0.3, 0.1],
+                [0.5, 0.1, 0.1, 0.8, 0.1, 0.9, 0.9, 0.6],
+            ]
+        )
         truth = {"weights": weights, "probs": probs}
         return truth, (rng.uniform(size=(num_points, 8)) < probs[labels]).astype(np.float64)
     probs = rng.dirichlet(np.full(4, 0.7), size=(K, 5))  # (K, D=5, C=4)
@@ -88,7 +92,7 @@ def test_recovers_generating_parameters_up_to_permutation(family):
 def _unpack(family, vector, shape):
     logits = np.concatenate([vector[: K - 1], [0.0]])
     weights = scipy.special.softmax(logits)
-    free = vector[K - 1:].reshape(shape)
+    free = vector[K - 1 :].reshape(shape)
     if family == "poisson":
         emission = np.exp(free)
     elif family == "bernoulli":

@@ -97,7 +97,9 @@ def _as_rows(x):
 
 
 # ---------------------------------------------------------------------- Gaussian
-def gaussian_hmm(num_states: int, *, covariance_type: str = "full", reg_covar: float = 1e-6, init="kmeans++") -> MarkovModel:
+def gaussian_hmm(
+    num_states: int, *, covariance_type: str = "full", reg_covar: float = 1e-6, init="kmeans++"
+) -> MarkovModel:
     """A hidden Markov model with Gaussian emissions ``x_t | z_t = k ~ N(mu_k, Sigma_k)``.
 
     M-step (besides ``initial`` and ``transition``): with ``r_{ik}`` the state
@@ -157,7 +159,9 @@ def gaussian_hmm(num_states: int, *, covariance_type: str = "full", reg_covar: f
         update = gaussian.gaussian_update(_as_rows(rows), responsibilities, step_weights, covariance_type, reg_covar)
         return {"means": update["means"], "covariances": update["covariances"]}
 
-    covariance_constraint = constraints.positive if covariance_type in ("diag", "spherical") else constraints.positive_definite
+    covariance_constraint = (
+        constraints.positive if covariance_type in ("diag", "spherical") else constraints.positive_definite
+    )
     return MarkovModel(
         log_initial,
         log_transition,
@@ -165,8 +169,12 @@ def gaussian_hmm(num_states: int, *, covariance_type: str = "full", reg_covar: f
         num_states=num_states,
         init=_make_init(init, num_states, _as_rows, start_emission),
         constraints={**_CHAIN_CONSTRAINTS, "covariances": covariance_constraint},
-        m_step={"initial": initial_update, "transition": transition_update, "means": update_means,
-                "covariances": update_covariances},
+        m_step={
+            "initial": initial_update,
+            "transition": transition_update,
+            "means": update_means,
+            "covariances": update_covariances,
+        },
         sample_emission=sample_emission,
     )
 
@@ -260,8 +268,12 @@ def categorical_hmm(num_states: int, num_categories: int, *, init="kmeans++") ->
         log_transition,
         log_emission,
         num_states=num_states,
-        init=_make_init(init, num_states, lambda rows: one_hot(rows).reshape(rows.shape[0], -1),
-                        lambda *a: {"probs": probs_from(*a)}),
+        init=_make_init(
+            init,
+            num_states,
+            lambda rows: one_hot(rows).reshape(rows.shape[0], -1),
+            lambda *a: {"probs": probs_from(*a)},
+        ),
         constraints={**_CHAIN_CONSTRAINTS, "probs": constraints.simplex},
         m_step={"initial": initial_update, "transition": transition_update, "probs": update_probs},
         sample_emission=sample_emission,

@@ -157,8 +157,9 @@ def float_dtype():
 
 
 # ---------------------------------------------------------------------- Gaussian
-def gaussian_mixture(num_components: int, *, covariance_type: str = "full", reg_covar: float = 1e-6,
-                     init="kmeans++") -> Model:
+def gaussian_mixture(
+    num_components: int, *, covariance_type: str = "full", reg_covar: float = 1e-6, init="kmeans++"
+) -> Model:
     """A Gaussian mixture with closed-form updates, as a :class:`jaxem.Model`.
 
     .. math::
@@ -265,9 +266,7 @@ def poisson_mixture(num_components: int, *, init="kmeans++") -> Model:
         rates = _weighted_average(_flat(data), responsibilities, weights)
         return rates.reshape((num_components,) + data.shape[1:])
 
-    return _mixture(
-        log_joint, num_components, init, _flat, {"rates": update_rates}, {"rates": constraints.positive}
-    )
+    return _mixture(log_joint, num_components, init, _flat, {"rates": update_rates}, {"rates": constraints.positive})
 
 
 def _weights_entry(data, responsibilities, weights, params):
@@ -342,6 +341,4 @@ def categorical_mixture(num_components: int, num_categories: int, *, init="kmean
     def features(data):
         return one_hot(data).reshape(data.shape[0], -1)
 
-    return _mixture(
-        log_joint, num_components, init, features, {"probs": update_probs}, {"probs": constraints.simplex}
-    )
+    return _mixture(log_joint, num_components, init, features, {"probs": update_probs}, {"probs": constraints.simplex})
