@@ -229,6 +229,27 @@ def test_built_in_init_fits_from_random_restarts(kind):
     np.testing.assert_allclose(fitted[order], true[np.argsort(true.reshape(2, -1)[:, -1])], rtol=0.15, atol=0.15)
 
 
+def long_sequence_case(means_scale):
+    """One sequence of T = 1e5 steps from a random K = 6, D = 4 diagonal HMM; the same HMM in hmmlearn (float64)."""
+    k, d, steps = 6, 4, 100_000
+    rng = np.random.default_rng(7)
+    transition = 0.8 * np.eye(k) + 0.2 * rng.dirichlet(np.ones(k), size=k)
+    params = {
+        "initial": rng.dirichlet(np.ones(k)),
+        "transition": transition / transition.sum(1, keepdims=True),
+        "means": rng.normal(0.0, means_scale, (k, d)),
+        "covariances": rng.uniform(0.5, 1.5, (k, d)),
+    }
+    model = gaussian_hmm(k, covariance_type="diag")
+    sampled = jaxem.sample_sequences(model, jax.tree.map(jnp.asarray, params), jax.random.key(3), steps)
+    x = np.asarray(sampled.observations)
+    reference = hmmlearn_hmm.GaussianHMM(k, covariance_type="diag", init_params="", algorithm="viterbi")
+    reference.startprob_, reference.transmat_ = params["initial"], params["transition"]
+    reference.means_, reference.covars_ = params["means"], params["covariances"]
+    params32 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
+    return model, params32, jnp.asarray(x, jnp.float32), x[0], reference
+
+
 @pytest.mark.parametrize("parallel", [False, True], ids=["sequential", "parallel"])
 def test_float32_long_sequence_keeps_its_precision(parallel):
     """T = 1e5 in float32 against hmmlearn's float64 score and posteriors.
@@ -243,28 +264,9 @@ def test_float32_long_sequence_keeps_its_precision(parallel):
     rtol 1e-6 on the log-likelihood; posteriors atol 1e-4 (sequential: ~T
     rounded float32 steps, eps 1.2e-7) and 1e-5 (tree: log2 T levels).
     """
-    k, d, steps = 6, 4, 100_000
-    rng = np.random.default_rng(7)
-    transition = 0.8 * np.eye(k) + 0.2 * rng.dirichlet(np.ones(k), size=k)
-    params = {
-        "initial": rng.dirichlet(np.ones(k)),
-        "transition": transition / transition.sum(1, keepdims=True),
-        "means": rng.normal(0.0, 2.0, (k, d)),
-        "covariances": rng.uniform(0.5, 1.5, (k, d)),
-    }
-    model = gaussian_hmm(k, covariance_type="diag")
-    if parallel:
-        model = dataclasses.replace(model, parallel=True)
-    x = np.asarray(
-        jaxem.sample_sequences(model, jax.tree.map(jnp.asarray, params), jax.random.key(3), steps).observations
-    )
-    reference = hmmlearn_hmm.GaussianHMM(k, covariance_type="diag", init_params="")
-    reference.startprob_, reference.transmat_ = params["initial"], params["transition"]
-    reference.means_, reference.covars_ = params["means"], params["covariances"]
-    expected_log_likelihood, expected_states = reference.score_samples(x[0])
-
-    params32 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
-    x32 = jnp.asarray(x, jnp.float32)
+    model, params32, x32, x, reference = long_sequence_case(means_scale=2.0)
+    model = dataclasses.replace(model, parallel=parallel)
+    expected_log_likelihood, expected_states = reference.score_samples(x)
     log_likelihood = jaxem.log_likelihood(model, params32, x32)
     states = jaxem.posterior(model, params32, x32).states[0]
     assert states.dtype == jnp.float32  # the E-step ran in float32 (the one-term weighted sum may be float64)
@@ -280,24 +282,6 @@ def test_float32_long_sequence_viterbi_equals_hmmlearn():
     when the raw delta_t (~ -6e5 by the end) was carried, float32 resolved it
     to ~0.06 nats and 127 of the 1e5 decoded states differed here.
     """
-    k, d, steps = 6, 4, 100_000
-    rng = np.random.default_rng(7)
-    transition = 0.8 * np.eye(k) + 0.2 * rng.dirichlet(np.ones(k), size=k)
-    params = {
-        "initial": rng.dirichlet(np.ones(k)),
-        "transition": transition / transition.sum(1, keepdims=True),
-        "means": rng.normal(0.0, 1.0, (k, d)),
-        "covariances": rng.uniform(0.5, 1.5, (k, d)),
-    }
-    model = gaussian_hmm(k, covariance_type="diag")
-    x = np.asarray(
-        jaxem.sample_sequences(model, jax.tree.map(jnp.asarray, params), jax.random.key(3), steps).observations
-    )
-    reference = hmmlearn_hmm.GaussianHMM(k, covariance_type="diag", init_params="", algorithm="viterbi")
-    reference.startprob_, reference.transmat_ = params["initial"], params["transition"]
-    reference.means_, reference.covars_ = params["means"], params["covariances"]
-    _, expected = reference.decode(x[0])
-    path = jaxem.viterbi(
-        model, jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params), jnp.asarray(x, jnp.float32)
-    )
-    np.testing.assert_array_equal(np.asarray(path[0]), expected)
+    model, params32, x32, x, reference = long_sequence_case(means_scale=1.0)
+    _, expected = reference.decode(x)
+    np.testing.assert_array_equal(np.asarray(jaxem.viterbi(model, params32, x32)[0]), expected)
