@@ -26,7 +26,16 @@ Experiments:
   HMM benchmark's model, float32 (``--x64`` for float64), in ms per call;
   the log-likelihoods of both are compared with the float64 sequential one.
 
-Usage: python benchmarks/ab_variants.py diag-gmm|diag-hmm|forward-mask|parallel-tree [--x64]
+* ``precision-long`` (not a timing): float32 accuracy on one sequence of
+  T = 100 000 steps (K = 6, D = 4 diagonal HMM, the case of
+  ``tests/test_hmm.py::long_sequence_case``) against hmmlearn in float64:
+  relative log-likelihood error and largest posterior error of the current
+  sequential and tree E-steps and of their previous forms (raw carry:
+  ``_forward_masked``; raw tables: ``_forward_associative_scan``), and the
+  number of Viterbi states that differ from hmmlearn's path with the
+  max-plus messages kept relative (current) or raw (previous).
+
+Usage: python benchmarks/ab_variants.py diag-gmm|diag-hmm|forward-mask|parallel-tree|precision-long [--x64]
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ import time
 import jax
 import numpy as np
 
-EXPERIMENTS = ("diag-gmm", "diag-hmm", "forward-mask", "parallel-tree")
+EXPERIMENTS = ("diag-gmm", "diag-hmm", "forward-mask", "parallel-tree", "precision-long")
 experiment = sys.argv[1] if len(sys.argv) > 1 else "diag-gmm"
 if experiment not in EXPERIMENTS:
     raise SystemExit(f"experiment must be one of {EXPERIMENTS}; got {experiment!r}")
@@ -47,7 +56,7 @@ jax.config.update("jax_enable_x64", experiment in ("diag-hmm", "parallel-tree") 
 import jax.numpy as jnp
 
 import jaxem
-from jaxem import markov
+from jaxem import decoding, markov
 from jaxem.models import gaussian
 
 RESTARTS, ITERATIONS, ROUNDS = 16, 10, 5
@@ -153,6 +162,64 @@ def parallel_tree():
     )
 
 
+def precision_long():
+    import dataclasses
+
+    from hmmlearn import hmm as hmmlearn_hmm
+
+    k, d, steps = 6, 4, 100_000
+
+    def case(means_scale):
+        rng = np.random.default_rng(7)
+        transition = 0.8 * np.eye(k) + 0.2 * rng.dirichlet(np.ones(k), size=k)
+        params = {
+            "initial": rng.dirichlet(np.ones(k)),
+            "transition": transition / transition.sum(1, keepdims=True),
+            "means": rng.normal(0.0, means_scale, (k, d)),
+            "covariances": rng.uniform(0.5, 1.5, (k, d)),
+        }
+        model = jaxem.models.gaussian_hmm(k, covariance_type="diag")
+        x = np.asarray(jaxem.sample_sequences(model, params, jax.random.key(3), steps).observations)
+        reference = hmmlearn_hmm.GaussianHMM(k, covariance_type="diag", init_params="", algorithm="viterbi")
+        reference.startprob_, reference.transmat_ = params["initial"], params["transition"]
+        reference.means_, reference.covars_ = params["means"], params["covariances"]
+        params32 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
+        return model, params32, jnp.asarray(x, jnp.float32), x[0], reference
+
+    model, params, x, x64, reference = case(2.0)
+    expected_log_likelihood, expected_states = reference.score_samples(x64)
+    print(f"experiment precision-long: float32, one sequence of {steps} steps, against hmmlearn (float64)")
+    variants = (
+        ("sequential, normalised carry (current)", False, contextlib.nullcontext()),
+        ("sequential, raw alpha carry (previous)", False, patched(markov, "_forward_sequential", _forward_masked)),
+        ("tree, normalised tables (current)", True, contextlib.nullcontext()),
+        (
+            "associative scan, raw tables (previous)",
+            True,
+            patched(markov, "_forward_parallel", _forward_associative_scan),
+        ),
+    )
+    for name, parallel, variant in variants:
+        with variant:
+            fitted = dataclasses.replace(model, parallel=parallel)  # a new model object: traced afresh
+            log_likelihood = float(jaxem.log_likelihood(fitted, params, x))
+            states = np.asarray(jaxem.posterior(fitted, params, x).states[0], np.float64)
+        print(
+            f"  {name}: log-likelihood relative error "
+            f"{abs(log_likelihood - expected_log_likelihood) / abs(expected_log_likelihood):.1e}, "
+            f"largest posterior error {np.max(np.abs(states - expected_states)):.1e}"
+        )
+    model, params, x, x64, reference = case(1.0)
+    _, expected_path = reference.decode(x64)
+    for name, variant in (
+        ("relative messages (current)", contextlib.nullcontext()),
+        ("raw messages (previous)", patched(decoding, "_relative", lambda delta: delta)),
+    ):
+        with variant:
+            path = np.asarray(jaxem.viterbi(dataclasses.replace(model), params, x)[0])
+        print(f"  Viterbi, {name}: {int(np.sum(path != expected_path))} of {steps} states differ from hmmlearn's")
+
+
 @contextlib.contextmanager
 def patched(module, name, value):
     """Sets ``module.name`` while a variant is traced (the switch is read at trace time)."""
@@ -167,6 +234,8 @@ def patched(module, name, value):
 def main():
     if experiment == "parallel-tree":
         return parallel_tree()
+    if experiment == "precision-long":
+        return precision_long()
     if experiment == "forward-mask":
         (make, x, init), names = hmm_problem(), ("unmasked, reads alpha_L (current)", "masked every step")
         alternative = patched(markov, "_forward_sequential", _forward_masked)
