@@ -171,9 +171,10 @@ def _forward_sequential(potentials, length):
     max_k alpha_t(k)`` (so ``max a_t = 0``), and ``log p(x_{1:L}) = sum_{t<=L}
     (c_t - c_{t-1}) + logsumexp a_L``. Carrying ``alpha_t`` itself, which
     grows like ``-t`` nats, would leave float32 an absolute resolution of
-    ~0.06 nats by ``|alpha| ~ 6e5``: at T = 1e5 that cost 476 nats of
-    log-likelihood and 5e-2 in the posteriors; normalised, both stay at
-    float32 rounding (``tests/test_markov.py``, long-sequence test).
+    ~0.06 nats by ``|alpha| ~ 6e5``: at T = 1e5 that cost 4.6e-4 of the
+    log-likelihood (relative) and 2e-2 in the posteriors; normalised, 2.8e-8
+    and 2e-5 (``python benchmarks/ab_variants.py precision-long``; tested in
+    ``tests/test_hmm.py::test_float32_long_sequence_keeps_its_precision``).
 
     The logsumexp over ``j`` is evaluated as the product
     ``s + log sum_j exp(a(j)) exp(phi(j, k) - s)`` with ``s = max phi``
