@@ -62,6 +62,28 @@ from jaxem.models import gaussian
 RESTARTS, ITERATIONS, ROUNDS = 16, 10, 5
 
 
+def random_diag_hmm(rng, k, d, means_scale):
+    """A random K-state diagonal Gaussian HMM (NumPy float64): sticky transitions, means ~ N(0, means_scale)."""
+    transition = 0.8 * np.eye(k) + 0.2 * rng.dirichlet(np.ones(k), size=k)
+    return {
+        "initial": rng.dirichlet(np.ones(k)),
+        "transition": transition / transition.sum(1, keepdims=True),
+        "means": rng.normal(0.0, means_scale, (k, d)),
+        "covariances": rng.uniform(0.5, 1.5, (k, d)),
+    }
+
+
+def interleaved_best(run, models):
+    """Best wall-clock seconds of ``run(model)`` per model over ROUNDS alternating rounds (all compiled already)."""
+    best = dict.fromkeys(models, np.inf)
+    for _ in range(ROUNDS):
+        for name, model in models.items():
+            start = time.perf_counter()
+            jax.block_until_ready(run(model))
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
 def gmm_problem():
     rng = np.random.default_rng(0)
     n, k, d = 100_000, 10, 8
@@ -108,14 +130,8 @@ def _forward_masked(potentials, length):
 
 def _forward_associative_scan(potentials, length):
     """The previous parallel forward: every prefix product of the raw tables by ``lax.associative_scan``."""
-    initial, transition, emission = potentials
-    num_steps, k = emission.shape
-    first = jnp.broadcast_to(initial + emission[0], (k, k))[None]
-    transitions = jnp.broadcast_to(transition, (num_steps - 1, k, k))
-    identity = jnp.where(jnp.eye(k, dtype=bool), 0.0, -jnp.inf).astype(emission.dtype)
-    real = (jnp.arange(1, num_steps) < length)[:, None, None]
-    rest = jnp.where(real, transitions + emission[1:, None, :], identity)
-    products = jax.lax.associative_scan(markov._log_matmul, jnp.concatenate([first, rest], axis=0))
+    tables, _ = markov._step_tables(potentials, length)
+    products = jax.lax.associative_scan(markov._log_matmul, tables)
     return markov._logsumexp(products[-1, 0], axis=0)
 
 
@@ -123,15 +139,8 @@ def parallel_tree():
     import dataclasses
 
     dtype = jnp.float64 if "--x64" in sys.argv else jnp.float32  # x64 is on for the float64 reference
-    rng = np.random.default_rng(0)
     k, d, steps = 6, 4, 100_000
-    transition = 0.8 * np.eye(k) + 0.2 * rng.dirichlet(np.ones(k), size=k)
-    truth = {
-        "initial": rng.dirichlet(np.ones(k)),
-        "transition": transition / transition.sum(1, keepdims=True),
-        "means": rng.normal(0, 2, (k, d)),
-        "covariances": rng.uniform(0.5, 1.5, (k, d)),
-    }
+    truth = random_diag_hmm(np.random.default_rng(0), k, d, means_scale=2.0)
     base = jaxem.models.gaussian_hmm(k, covariance_type="diag", reg_covar=0.0)
     params = jax.tree.map(lambda a: jnp.asarray(a, dtype), truth)
     x = jnp.asarray(jaxem.sample_sequences(base, params, jax.random.key(1), steps, 1).observations, dtype)
@@ -143,12 +152,7 @@ def parallel_tree():
         jax.block_until_ready(run(models[names[1]]))
         other = float(jaxem.log_likelihood(models[names[1]], params, x))
     current = float(jaxem.log_likelihood(models[names[0]], params, x))
-    best = dict.fromkeys(names, np.inf)
-    for _ in range(ROUNDS):
-        for name, model in models.items():
-            start = time.perf_counter()
-            jax.block_until_ready(run(model))
-            best[name] = min(best[name], time.perf_counter() - start)
+    best = interleaved_best(run, models)
     print(
         f"experiment parallel-tree ({x.dtype}): E-step of one sequence of {steps} steps, best of {ROUNDS} "
         "interleaved rounds"
@@ -170,14 +174,7 @@ def precision_long():
     k, d, steps = 6, 4, 100_000
 
     def case(means_scale):
-        rng = np.random.default_rng(7)
-        transition = 0.8 * np.eye(k) + 0.2 * rng.dirichlet(np.ones(k), size=k)
-        params = {
-            "initial": rng.dirichlet(np.ones(k)),
-            "transition": transition / transition.sum(1, keepdims=True),
-            "means": rng.normal(0.0, means_scale, (k, d)),
-            "covariances": rng.uniform(0.5, 1.5, (k, d)),
-        }
+        params = random_diag_hmm(np.random.default_rng(7), k, d, means_scale)
         model = jaxem.models.gaussian_hmm(k, covariance_type="diag")
         x = np.asarray(jaxem.sample_sequences(model, params, jax.random.key(3), steps).observations)
         reference = hmmlearn_hmm.GaussianHMM(k, covariance_type="diag", init_params="", algorithm="viterbi")
@@ -248,12 +245,7 @@ def main():
     current = jax.block_until_ready(run(models[names[0]]))
     with alternative:
         other = jax.block_until_ready(run(models[names[1]]))
-    best = dict.fromkeys(names, np.inf)
-    for _ in range(ROUNDS):
-        for name, model in models.items():
-            start = time.perf_counter()
-            jax.block_until_ready(run(model))
-            best[name] = min(best[name], time.perf_counter() - start)
+    best = interleaved_best(run, models)
     print(
         f"experiment {experiment} ({x.dtype}): {RESTARTS} restarts x {ITERATIONS} iterations, "
         f"best of {ROUNDS} interleaved rounds"

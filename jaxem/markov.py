@@ -222,6 +222,25 @@ def _log_matmul(a, b):
     return _logsumexp(a[..., :, :, None] + b[..., None, :, :], axis=-2)
 
 
+def _step_tables(potentials, length):
+    """The per-step log-semiring tables ``M_1..M_T`` (T, K, K) and the identity (K, K).
+
+    ``M_1(j, k) = phi_init(k) + phi_emit_1(k)`` (every row equal),
+    ``M_t(j, k) = phi_trans(j, k) + phi_emit_t(k)`` for ``t >= 2``, and the
+    identity (0 on the diagonal, ``-inf`` elsewhere) on padding steps; every
+    row of their product is ``alpha_L``. ``phi_trans`` may be shared (K, K)
+    or per step (T-1, K, K).
+    """
+    initial, transition, emission = potentials
+    num_steps, k = emission.shape
+    first = jnp.broadcast_to(initial + emission[0], (k, k))[None]
+    transitions = jnp.broadcast_to(transition, (num_steps - 1, k, k))
+    identity = jnp.where(jnp.eye(k, dtype=bool), 0.0, -jnp.inf).astype(emission.dtype)
+    real = (jnp.arange(1, num_steps) < length)[:, None, None]
+    rest = jnp.where(real, transitions + emission[1:, None, :], identity)
+    return jnp.concatenate([first, rest], axis=0), identity
+
+
 def _normalise_tables(tables):
     """``(tables - c, c)`` with ``c`` the largest finite entry of each trailing K x K table."""
     scale = _finite_max(tables, axis=(-2, -1))
@@ -231,10 +250,8 @@ def _normalise_tables(tables):
 def _forward_parallel(potentials, length):
     """``log p(x_{1:L})`` as a log-semiring product reduced in a balanced tree (depth O(log T)).
 
-    With ``M_1(j, k) = phi_init(k) + phi_emit_1(k)`` (every row equal) and
-    ``M_t(j, k) = phi_trans(j, k) + phi_emit_t(k)`` for ``t >= 2`` (the
-    log-semiring identity on padding steps), every row of the log-semiring
-    product ``M_1 (x) M_2 (x) ... (x) M_T`` is ``alpha_L``. The product is
+    Every row of the log-semiring product ``M_1 (x) M_2 (x) ... (x) M_T`` of
+    the per-step tables (:func:`_step_tables`) is ``alpha_L``. The product is
     associative, so adjacent pairs are multiplied level by level: ``log2 T``
     levels of batched K x K log-matmuls, ``O(T K^3)`` work (the sequential
     scan does ``O(T K^2)`` in ``T`` steps). Only the whole product is formed,
@@ -245,14 +262,8 @@ def _forward_parallel(potentials, length):
     entry, so the tables stay near zero and float32 keeps its resolution on
     long sequences; the ``c`` add up separately.
     """
-    initial, transition, emission = potentials
-    num_steps, k = emission.shape
-    first = jnp.broadcast_to(initial + emission[0], (k, k))[None]
-    transitions = jnp.broadcast_to(transition, (num_steps - 1, k, k))
-    identity = jnp.where(jnp.eye(k, dtype=bool), 0.0, -jnp.inf).astype(emission.dtype)
-    real = (jnp.arange(1, num_steps) < length)[:, None, None]
-    rest = jnp.where(real, transitions + emission[1:, None, :], identity)
-    tables, scales = _normalise_tables(jnp.concatenate([first, rest], axis=0))
+    tables, identity = _step_tables(potentials, length)
+    tables, scales = _normalise_tables(tables)
     while tables.shape[0] > 1:  # log2(T) levels, unrolled at trace time
         if tables.shape[0] % 2:
             tables = jnp.concatenate([tables, identity[None]], axis=0)
