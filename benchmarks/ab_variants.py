@@ -19,6 +19,13 @@ Experiments:
   an unmasked recursion (current) against masking every step with
   ``t < L`` (the previous form, kept below as ``_forward_masked``); HMM
   benchmark problem, float32 (add ``--x64`` for float64).
+* ``no-padding``: a batch with no padded sequence (``lengths=None``, or all
+  equal to T) runs the forward with ``length=None``, keeping only the last
+  message (current), against the padded-batch path that keeps every message
+  to read ``alpha_L`` at each sequence's length (forced by giving the same
+  sequences a lengths array); HMM benchmark problem, float32 (``--x64`` for
+  float64). Both read the message at the last step, so the log-likelihoods
+  agree to rounding.
 * ``parallel-tree``: ``parallel=True``'s balanced-tree product of normalised
   tables (current) against the previous ``lax.associative_scan`` over raw
   tables (kept below as ``_forward_associative_scan``). Timed instead: the
@@ -35,7 +42,7 @@ Experiments:
   number of Viterbi states that differ from hmmlearn's path with the
   max-plus messages kept relative (current) or raw (previous).
 
-Usage: python benchmarks/ab_variants.py diag-gmm|diag-hmm|forward-mask|parallel-tree|precision-long [--x64]
+Usage: python benchmarks/ab_variants.py diag-gmm|diag-hmm|forward-mask|no-padding|parallel-tree|precision-long [--x64]
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ import time
 import jax
 import numpy as np
 
-EXPERIMENTS = ("diag-gmm", "diag-hmm", "forward-mask", "parallel-tree", "precision-long")
+EXPERIMENTS = ("diag-gmm", "diag-hmm", "forward-mask", "no-padding", "parallel-tree", "precision-long")
 experiment = sys.argv[1] if len(sys.argv) > 1 else "diag-gmm"
 if experiment not in EXPERIMENTS:
     raise SystemExit(f"experiment must be one of {EXPERIMENTS}; got {experiment!r}")
@@ -109,6 +116,22 @@ def hmm_problem():
     }
     make = lambda: jaxem.models.gaussian_hmm(k, covariance_type="diag", reg_covar=0.0)
     return make, x, jax.tree.map(lambda a: jnp.asarray(a, dtype), init)
+
+
+def with_length_arrays(model):
+    """``model`` whose ``units`` keep a lengths array (the padded-batch path) even when nothing is padded."""
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True, eq=False)
+    class LengthArrays(markov.MarkovModel):
+        def units(self, data, lengths):
+            units = super().units(data, lengths)
+            if units.length is None:
+                num_sequences, num_steps = jax.tree.leaves(data)[0].shape[:2]
+                units = units._replace(length=jnp.full((num_sequences,), num_steps, jnp.int32))
+            return units
+
+    return LengthArrays(**{field.name: getattr(model, field.name) for field in dataclasses.fields(model)})
 
 
 def _forward_masked(potentials, length):
@@ -234,8 +257,17 @@ def main():
     if experiment == "precision-long":
         return precision_long()
     if experiment == "forward-mask":
-        (make, x, init), names = hmm_problem(), ("unmasked, reads alpha_L (current)", "masked every step")
+        # Both with lengths arrays: the masked form needs one, and the current
+        # form then takes its padded-batch path (reading alpha_L).
+        (make_model, x, init), names = hmm_problem(), ("unmasked, reads alpha_L (current)", "masked every step")
+        make = lambda: with_length_arrays(make_model())
         alternative = patched(markov, "_forward_sequential", _forward_masked)
+    elif experiment == "no-padding":
+        (make_model, x, init) = hmm_problem()
+        names = ("length=None, last message only (current)", "lengths array, every message kept")
+        models = iter((make_model(), with_length_arrays(make_model())))
+        make = lambda: next(models)
+        alternative = contextlib.nullcontext()
     else:
         (make, x, init) = gmm_problem() if experiment == "diag-gmm" else hmm_problem()
         names = ("unrolled (current)", "matrix products")

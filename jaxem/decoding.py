@@ -40,6 +40,8 @@ def _viterbi_one(model, params, unit):
         scores = delta[:, None] + transition
         pointers = jnp.argmax(scores, axis=0).astype(jnp.int32)
         new = _relative(jnp.max(scores, axis=0) + emission_t)
+        if unit.length is None:
+            return new, pointers
         real = t < unit.length
         return jnp.where(real, new, delta), jnp.where(real, pointers, stay)
 
@@ -52,7 +54,7 @@ def _viterbi_one(model, params, unit):
 
     first, rest = jax.lax.scan(backward, last, pointers, reverse=True)
     path = jnp.concatenate([first[None], rest])
-    return jnp.where(jnp.arange(num_steps) < unit.length, path, -1)
+    return path if unit.length is None else jnp.where(jnp.arange(num_steps) < unit.length, path, -1)
 
 
 _viterbi_jit = jax.jit(

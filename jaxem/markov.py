@@ -58,7 +58,7 @@ class Sequences(NamedTuple):
     """One unit of the engine (or a batch with a leading sequence axis S)."""
 
     observations: Any  # pytree, leaves (T, ...) (or (S, T, ...))
-    length: jax.Array  # int32 scalar (or (S,))
+    length: jax.Array | None  # int32 scalar (or (S,)); None: every sequence fills all T steps
 
 
 class ChainPotentials(NamedTuple):
@@ -124,6 +124,8 @@ def _check_num_states(num_states) -> int:
 
 
 def _pad_mask(length, num_steps):
+    if length is None:
+        return jnp.ones((num_steps,), bool)
     return jnp.arange(num_steps) < length
 
 
@@ -187,7 +189,11 @@ def _forward_sequential(potentials, length):
     ``<= L``, so the padding steps after ``L`` never reach the result and
     their gradients (marginals) are exactly zero. That costs nothing per step,
     where masking every step with ``t < L`` made float32 fits ~1.2x slower
-    (``python benchmarks/ab_variants.py forward-mask``).
+    (``python benchmarks/ab_variants.py forward-mask``). Reading ``a_L`` needs
+    every message kept; with ``length=None`` (no padding: ``L = T``) the
+    scan keeps only the last one and the scales, which made whole fits 1.15x
+    (float32) and 1.20x (float64) faster (``python benchmarks/ab_variants.py
+    no-padding [--x64]``).
     """
     initial, transition, emission = potentials
     shift = _finite_max(transition, axis=(-2, -1), keepdims=True)
@@ -204,13 +210,16 @@ def _forward_sequential(potentials, length):
             probabilities_t, shift_t = probabilities, shift
         total = jnp.matmul(jnp.exp(message), probabilities_t, precision=_HIGHEST)
         message, scale = normalise(_log_safe(total) + shift_t.reshape(()) + emission_t)
-        return message, (message, scale)
+        return message, (scale if length is None else (message, scale))
 
     first, first_scale = normalise(initial + emission[0])
     num_steps = emission.shape[0]
     if num_steps == 1:
         return first_scale + _logsumexp(first, axis=0)
     per_step = (None, None) if shared else (probabilities, shift)
+    if length is None:
+        last, scales = jax.lax.scan(step, first, (emission[1:],) + per_step)
+        return first_scale + jnp.sum(scales) + _logsumexp(last, axis=0)
     _, (messages, scales) = jax.lax.scan(step, first, (emission[1:],) + per_step)  # index i: step i + 2
     last = jnp.where(length > 1, messages[jnp.maximum(length - 2, 0)], first)
     increments = jnp.where(jnp.arange(num_steps - 1) < length - 1, scales, 0.0)
@@ -236,8 +245,9 @@ def _step_tables(potentials, length):
     first = jnp.broadcast_to(initial + emission[0], (k, k))[None]
     transitions = jnp.broadcast_to(transition, (num_steps - 1, k, k))
     identity = jnp.where(jnp.eye(k, dtype=bool), 0.0, -jnp.inf).astype(emission.dtype)
-    real = (jnp.arange(1, num_steps) < length)[:, None, None]
-    rest = jnp.where(real, transitions + emission[1:, None, :], identity)
+    rest = transitions + emission[1:, None, :]
+    if length is not None:
+        rest = jnp.where((jnp.arange(1, num_steps) < length)[:, None, None], rest, identity)
     return jnp.concatenate([first, rest], axis=0), identity
 
 
@@ -274,7 +284,11 @@ def _forward_parallel(potentials, length):
 
 
 def log_partition(potentials: ChainPotentials, length, parallel: bool = False):
-    """``log p(x_{1:L})`` of one sequence from its log-potentials (differentiable)."""
+    """``log p(x_{1:L})`` of one sequence from its log-potentials (differentiable).
+
+    ``length`` is ``L`` (an int32 scalar), or None when the sequence fills all
+    ``T`` steps of its potentials.
+    """
     forward = _forward_parallel if parallel else _forward_sequential
     return forward(potentials, length)
 
@@ -370,7 +384,7 @@ class MarkovModel:
             raise ValueError(f"data leaves must share their step axis T (axis 1); got leaf shapes {shapes}.")
         num_sequences, num_steps = shapes[0][:2]
         if lengths is None:
-            return Sequences(data, jnp.full((num_sequences,), num_steps, jnp.int32))
+            return Sequences(data, None)
         host = np.asarray(lengths)
         if host.shape != (num_sequences,):
             raise ValueError(f"lengths must have shape ({num_sequences},), one per sequence; got shape {host.shape}.")
@@ -380,9 +394,9 @@ class MarkovModel:
             raise ValueError(
                 f"lengths must lie in [1, T={num_steps}]; got minimum {host.min()} and maximum {host.max()}."
             )
+        if np.all(host == num_steps):  # no padding: the forward needs no length bookkeeping
+            return Sequences(data, None)
         length = jnp.asarray(host, jnp.int32)
-        if np.all(host == num_steps):
-            return Sequences(data, length)
         # Padding is replaced once here, before any compiled code, so neither the
         # log-potentials nor the closed-form updates see it.
         mask = jax.vmap(_pad_mask, in_axes=(0, None))(length, num_steps)
@@ -390,7 +404,10 @@ class MarkovModel:
 
     def update_data(self, units: Sequences) -> SequenceData:
         """The :class:`SequenceData` that ``init`` and closed-form updates receive."""
-        num_steps = jax.tree.leaves(units.observations)[0].shape[1]
+        num_sequences, num_steps = jax.tree.leaves(units.observations)[0].shape[:2]
+        if units.length is None:
+            lengths = jnp.full((num_sequences,), num_steps, jnp.int32)
+            return SequenceData(units.observations, jnp.ones((num_sequences, num_steps), bool), lengths)
         mask = jax.vmap(_pad_mask, in_axes=(0, None))(units.length, num_steps)
         return SequenceData(units.observations, mask, units.length)
 
@@ -410,10 +427,10 @@ class MarkovModel:
 
     def log_potentials(self, params, unit: Sequences) -> ChainPotentials:
         """The three log-potential tables of one sequence (emission zero on padding)."""
-        num_steps = jax.tree.leaves(unit.observations)[0].shape[0]
-        mask = _pad_mask(unit.length, num_steps)
         initial, transition, emission = self._tables(params, unit.observations)  # padding already filled by units()
-        return ChainPotentials(initial, transition, jnp.where(mask[:, None], emission, 0.0))
+        if unit.length is not None:
+            emission = jnp.where(_pad_mask(unit.length, emission.shape[0])[:, None], emission, 0.0)
+        return ChainPotentials(initial, transition, emission)
 
     def log_partition(self, potentials: ChainPotentials, unit: Sequences):
         """``log p(x_{1:L})`` by the forward algorithm (see :func:`log_partition`)."""

@@ -144,6 +144,22 @@ def test_sequence_weights_equal_repeated_sequences():
     np.testing.assert_allclose(weighted, repeated, rtol=1e-12)
 
 
+@pytest.mark.parametrize("closed_form", [False, True], ids=["gradient", "closed-form"])
+def test_weighted_em_step_equals_repeated_sequences(closed_form):
+    # Sequence weights enter the M-step (closed-form updates, or Q for the
+    # gradient M-step) as repetitions would; a weight-0 sequence drops out.
+    # 1e-9: the same sums in another order, then (gradient M-step) 3 L-BFGS
+    # steps on them.
+    model = jaxem.models.poisson_hmm(3) if closed_form else SEQUENTIAL
+    params = random_params(7)
+    counts, lengths = ragged_batch(7)
+    weights = np.array([2.0, 1.0, 3.0, 0.0])
+    repeat = np.repeat(np.arange(4), weights.astype(int))
+    weighted = jaxem.em_step(model, params, counts, weights, lengths=lengths, num_gradient_steps=3)
+    repeated = jaxem.em_step(model, params, counts[repeat], lengths=lengths[repeat], num_gradient_steps=3)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12), weighted, repeated)
+
+
 def test_zero_transitions_give_finite_posteriors():
     # A left-to-right chain (structural zeros, log 0 = -inf): the log-semiring
     # helpers must give zero, not NaN, gradients for impossible transitions.
