@@ -19,6 +19,12 @@ Experiments:
   an unmasked recursion (current) against masking every step with
   ``t < L`` (the previous form, kept below as ``_forward_masked``); HMM
   benchmark problem, float32 (add ``--x64`` for float64).
+* ``diag-scatter``: the diagonal covariance update's centred scatter
+  ``sum_n w_n r_nk (x_n - mu_k)^2`` in float64 as one fused multiply-and-reduce
+  over N (current) against the contraction over N of the materialised
+  (K, N, D) squared deviations that float32 uses
+  (``gaussian._FUSED_DIAG_SCATTER_DTYPES = ()``); the HMM benchmark problem
+  (float64, as the switch only concerns float64).
 * ``no-padding``: a batch with no padded sequence (``lengths=None``, or all
   equal to T) runs the forward with ``length=None``, keeping only the last
   message (current), against the padded-batch path that keeps every message
@@ -42,7 +48,7 @@ Experiments:
   number of Viterbi states that differ from hmmlearn's path with the
   max-plus messages kept relative (current) or raw (previous).
 
-Usage: python benchmarks/ab_variants.py diag-gmm|diag-hmm|forward-mask|no-padding|parallel-tree|precision-long [--x64]
+Usage: python benchmarks/ab_variants.py diag-gmm|diag-hmm|diag-scatter|forward-mask|no-padding|parallel-tree|precision-long [--x64]
 """
 
 from __future__ import annotations
@@ -54,11 +60,11 @@ import time
 import jax
 import numpy as np
 
-EXPERIMENTS = ("diag-gmm", "diag-hmm", "forward-mask", "no-padding", "parallel-tree", "precision-long")
+EXPERIMENTS = ("diag-gmm", "diag-hmm", "diag-scatter", "forward-mask", "no-padding", "parallel-tree", "precision-long")
 experiment = sys.argv[1] if len(sys.argv) > 1 else "diag-gmm"
 if experiment not in EXPERIMENTS:
     raise SystemExit(f"experiment must be one of {EXPERIMENTS}; got {experiment!r}")
-jax.config.update("jax_enable_x64", experiment in ("diag-hmm", "parallel-tree") or "--x64" in sys.argv)
+jax.config.update("jax_enable_x64", experiment in ("diag-hmm", "diag-scatter", "parallel-tree") or "--x64" in sys.argv)
 
 import jax.numpy as jnp
 
@@ -262,6 +268,9 @@ def main():
         (make_model, x, init), names = hmm_problem(), ("unmasked, reads alpha_L (current)", "masked every step")
         make = lambda: with_length_arrays(make_model())
         alternative = patched(markov, "_forward_sequential", _forward_masked)
+    elif experiment == "diag-scatter":
+        (make, x, init), names = hmm_problem(), ("fused reduction (current, float64)", "contraction over N")
+        alternative = patched(gaussian, "_FUSED_DIAG_SCATTER_DTYPES", ())
     elif experiment == "no-padding":
         (make_model, x, init) = hmm_problem()
         names = ("length=None, last message only (current)", "lengths array, every message kept")
