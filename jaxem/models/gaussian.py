@@ -215,9 +215,9 @@ def covariances_update(x, responsibilities, weights, means, covariance_type: str
             # ~1.9x faster than the contraction below (benchmarks/ab_variants.py diag-scatter).
             squares = jnp.sum(weighted[:, :, None] * (x[:, None, :] - means[None, :, :]) ** 2, axis=0)
         else:
-            # float32: a contraction over N (a dot). The fused reduction above accumulates
-            # over N less accurately in float32 (~1e-5 relative at N = 5e4) and XLA:CPU
-            # runs it ~3x slower at N = 1e5 (measured in benchmarks/RESULTS.md).
+            # float32: a contraction over N (a dot). The fused reduction above sums over N
+            # in a longer chain, which float32 can afford less, and XLA:CPU ran it ~3x
+            # slower at N = 1e5 in float32 (benchmarks/RESULTS.md).
             squares = jnp.einsum("nk,knd->kd", weighted, diff**2, precision=_HIGHEST)
         variances = squares / totals[:, None] + reg_covar
         return variances if covariance_type == "diag" else jnp.mean(variances, axis=-1)
