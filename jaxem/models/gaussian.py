@@ -211,8 +211,8 @@ def covariances_update(x, responsibilities, weights, means, covariance_type: str
     diff = x[None, :, :] - means[:, None, :]  # (K, N, D): O(N K D), no D x D per observation
     if covariance_type in ("diag", "spherical"):
         if jnp.dtype(x.dtype).name in _FUSED_DIAG_SCATTER_DTYPES:
-            # float64: one fused pass over (N, K, D), never materialised; XLA:CPU runs it
-            # ~1.9x faster than the contraction below (benchmarks/ab_variants.py diag-scatter).
+            # float64: one fused pass over (N, K, D), never materialised; on XLA:CPU it made
+            # the HMM benchmark's float64 fit 1.08x faster (benchmarks/ab_variants.py diag-scatter).
             squares = jnp.sum(weighted[:, :, None] * (x[:, None, :] - means[None, :, :]) ** 2, axis=0)
         else:
             # float32: a contraction over N (a dot). The fused reduction above sums over N
