@@ -143,6 +143,7 @@ def with_length_arrays(model):
 def _forward_masked(potentials, length):
     """The previous sequential forward: every step masked with ``t < L`` (same arithmetic otherwise)."""
     initial, transition, emission = potentials
+    length = emission.shape[0] if length is None else length  # None: an unpadded sequence, L = T
     shift = markov._finite_max(transition, axis=(-2, -1), keepdims=True)
     probabilities = jnp.exp(transition - shift)
 
