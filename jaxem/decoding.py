@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxem import validation
-from jaxem.markov import MarkovModel, _check_model, _prepare
+from jaxem.markov import MarkovModel, _check_model, _finite_max, _prepare
 
 __all__ = ["SampledSequences", "sample_sequences", "viterbi"]
 
@@ -25,8 +25,7 @@ def _relative(delta):
     changed 121 of 1e5 decoded states against hmmlearn's float64 path
     (``python benchmarks/ab_variants.py precision-long``).
     """
-    largest = jnp.max(jnp.where(jnp.isfinite(delta), delta, -jnp.inf))
-    return delta - jnp.where(jnp.isfinite(largest), largest, 0.0)
+    return delta - _finite_max(delta)
 
 
 def _viterbi_one(model, params, unit):

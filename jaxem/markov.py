@@ -124,8 +124,6 @@ def _check_num_states(num_states) -> int:
 
 
 def _pad_mask(length, num_steps):
-    if length is None:
-        return jnp.ones((num_steps,), bool)
     return jnp.arange(num_steps) < length
 
 

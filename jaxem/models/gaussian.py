@@ -208,7 +208,6 @@ def covariances_update(x, responsibilities, weights, means, covariance_type: str
     check_covariance_type(covariance_type)
     weighted, totals = _component_totals(responsibilities, weights)
     num_features = x.shape[-1]
-    diff = x[None, :, :] - means[:, None, :]  # (K, N, D): O(N K D), no D x D per observation
     if covariance_type in ("diag", "spherical"):
         if jnp.dtype(x.dtype).name in _FUSED_DIAG_SCATTER_DTYPES:
             # float64: one fused pass over (N, K, D), never materialised; on XLA:CPU it made
@@ -218,11 +217,12 @@ def covariances_update(x, responsibilities, weights, means, covariance_type: str
             # float32: a contraction over N (a dot). The fused reduction above sums over N
             # in a longer chain, which float32 can afford less, and XLA:CPU ran it ~3x
             # slower at N = 1e5 in float32 (benchmarks/RESULTS.md).
-            squares = jnp.einsum("nk,knd->kd", weighted, diff**2, precision=_HIGHEST)
+            squares = jnp.einsum("nk,knd->kd", weighted, (x[None] - means[:, None]) ** 2, precision=_HIGHEST)
         variances = squares / totals[:, None] + reg_covar
         return variances if covariance_type == "diag" else jnp.mean(variances, axis=-1)
     # sum_i w_i r_ik d_ik d_ik^T = A_k^T A_k with rows a_ik = sqrt(w_i r_ik) d_ik: one
     # (D, N) x (N, D) product per component, O(N K D^2).
+    diff = x[None, :, :] - means[:, None, :]  # (K, N, D): O(N K D), no D x D per observation
     scaled = jnp.sqrt(weighted.T)[:, :, None] * diff  # (K, N, D)
     if covariance_type == "full":
         scatter = jnp.einsum("knd,kne->kde", scaled, scaled, precision=_HIGHEST)
