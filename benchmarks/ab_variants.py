@@ -54,6 +54,7 @@ Usage: python benchmarks/ab_variants.py diag-gmm|diag-hmm|diag-scatter|forward-m
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import time
 
@@ -126,7 +127,6 @@ def hmm_problem():
 
 def with_length_arrays(model):
     """``model`` whose ``units`` keep a lengths array (the padded-batch path) even when nothing is padded."""
-    import dataclasses
 
     @dataclasses.dataclass(frozen=True, eq=False)
     class LengthArrays(markov.MarkovModel):
@@ -166,8 +166,6 @@ def _forward_associative_scan(potentials, length):
 
 
 def parallel_tree():
-    import dataclasses
-
     dtype = jnp.float64 if "--x64" in sys.argv else jnp.float32  # x64 is on for the float64 reference
     k, d, steps = 6, 4, 100_000
     truth = random_diag_hmm(np.random.default_rng(0), k, d, means_scale=2.0)
@@ -197,8 +195,6 @@ def parallel_tree():
 
 
 def precision_long():
-    import dataclasses
-
     from hmmlearn import hmm as hmmlearn_hmm
 
     k, d, steps = 6, 4, 100_000
