@@ -23,8 +23,9 @@ Experiments:
   ``sum_n w_n r_nk (x_n - mu_k)^2`` in float64 as one fused multiply-and-reduce
   over N (current) against the contraction over N of the materialised
   (K, N, D) squared deviations that float32 uses
-  (``gaussian._FUSED_DIAG_SCATTER_DTYPES = ()``); the HMM benchmark problem
-  (float64, as the switch only concerns float64).
+  (``gaussian._FUSED_DIAG_SCATTER_DTYPES = ()``); the HMM benchmark problem,
+  or with ``--gmm`` the ``diag-gmm`` mixture (float64 in both, as the switch
+  only concerns float64).
 * ``no-padding``: a batch with no padded sequence (``lengths=None``, or all
   equal to T) runs the forward with ``length=None``, keeping only the last
   message (current), against the padded-batch path that keeps every message
@@ -48,7 +49,7 @@ Experiments:
   number of Viterbi states that differ from hmmlearn's path with the
   max-plus messages kept relative (current) or raw (previous).
 
-Usage: python benchmarks/ab_variants.py diag-gmm|diag-hmm|diag-scatter|forward-mask|no-padding|parallel-tree|precision-long [--x64]
+Usage: python benchmarks/ab_variants.py diag-gmm|diag-hmm|diag-scatter|forward-mask|no-padding|parallel-tree|precision-long [--x64] [--gmm]
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ def gmm_problem():
     n, k, d = 100_000, 10, 8
     centres = rng.normal(scale=4.0, size=(k, d))
     labels = rng.integers(0, k, n)
-    x = jnp.asarray(centres[labels] + rng.uniform(0.5, 1.5, (k, 1))[labels] * rng.normal(size=(n, d)), jnp.float32)
+    dtype = jnp.result_type(float)  # float32 unless x64 is on
+    x = jnp.asarray(centres[labels] + rng.uniform(0.5, 1.5, (k, 1))[labels] * rng.normal(size=(n, d)), dtype)
     make = lambda: jaxem.models.gaussian_mixture(k, covariance_type="diag")
     init = jax.vmap(lambda key: make().init(key, x))(jax.random.split(jax.random.key(0), RESTARTS))
     return make, x, init
@@ -266,7 +268,8 @@ def main():
         make = lambda: with_length_arrays(make_model())
         alternative = patched(markov, "_forward_sequential", _forward_masked)
     elif experiment == "diag-scatter":
-        (make, x, init), names = hmm_problem(), ("fused reduction (current, float64)", "contraction over N")
+        (make, x, init) = gmm_problem() if "--gmm" in sys.argv else hmm_problem()
+        names = ("fused reduction (current, float64)", "contraction over N")
         alternative = patched(gaussian, "_FUSED_DIAG_SCATTER_DTYPES", ())
     elif experiment == "no-padding":
         (make_model, x, init) = hmm_problem()
