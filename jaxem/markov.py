@@ -189,9 +189,9 @@ def _forward_sequential(potentials, length):
     where masking every step with ``t < L`` made float32 fits ~1.2x slower
     (``python benchmarks/ab_variants.py forward-mask``). Reading ``a_L`` needs
     every message kept; with ``length=None`` (no padding: ``L = T``) the
-    scan keeps only the last one and the scales, which made whole fits 1.15x
-    (float32) and 1.20x (float64) faster (``python benchmarks/ab_variants.py
-    no-padding [--x64]``).
+    scan keeps only the last one and the scales, which made whole fits
+    1.03-1.15x (float32) and 1.10-1.20x (float64) faster over several runs
+    (``python benchmarks/ab_variants.py no-padding [--x64]``).
     """
     initial, transition, emission = potentials
     shift = _finite_max(transition, axis=(-2, -1), keepdims=True)
