@@ -18,6 +18,13 @@ stops when
 The objective is the weighted log-likelihood plus ``log_prior`` (MAP-EM).
 The best restart is the one with the highest final objective among those
 that did not fail.
+
+Restarts are independent, so with more than one device the restart axis is
+split across them (a sharding constraint on the batched starting
+parameters; XLA partitions the vmapped program and each device runs its
+share of the restarts). On CPU, JAX shows one device unless asked for more,
+e.g. ``jax.config.update("jax_num_cpu_devices", os.cpu_count())`` before
+first use; one device per core lets the restarts use every core.
 """
 
 from __future__ import annotations
@@ -163,10 +170,15 @@ def _fit_one(model, settings, max_iter, params, units, weights, tol):
     )
 
 
-def _fit_program(model, settings, max_iter, keys, init_params, units, weights, tol):
+def _split_restarts(tree, sharding):
+    return tree if sharding is None else jax.lax.with_sharding_constraint(tree, sharding)
+
+
+def _fit_program(model, settings, max_iter, sharding, keys, init_params, units, weights, tol):
     if init_params is None:
         data = model.update_data(units)
-        init_params = jax.vmap(model.init, in_axes=(0, None))(keys, data)
+        init_params = jax.vmap(model.init, in_axes=(0, None))(_split_restarts(keys, sharding), data)
+    init_params = _split_restarts(init_params, sharding)
     restarts = jax.vmap(_fit_one, in_axes=(None, None, None, 0, None, None, None))(
         model, settings, max_iter, init_params, units, weights, tol
     )
@@ -174,7 +186,36 @@ def _fit_program(model, settings, max_iter, keys, init_params, units, weights, t
     return restarts, jnp.argmax(score)
 
 
-_fit_jit = jax.jit(_fit_program, static_argnums=(0, 1, 2))
+_fit_jit = jax.jit(_fit_program, static_argnums=(0, 1, 2, 3))
+
+
+def _check_devices(devices):
+    if devices is None:
+        return jax.local_devices()
+    checked = list(devices) if isinstance(devices, (list, tuple)) else []
+    if not checked or not all(isinstance(d, jax.Device) for d in checked):
+        raise TypeError(
+            f"devices must be a non-empty list or tuple of jax.Device (e.g. jax.devices()); got {devices!r}."
+        )
+    platforms = sorted({d.platform for d in checked})
+    if len(platforms) > 1:
+        raise ValueError(f"devices must all be of one platform; got platforms {platforms}.")
+    if len(set(checked)) < len(checked):
+        raise ValueError(f"devices must not repeat a device; got {devices!r}.")
+    return checked
+
+
+def _restart_sharding(devices, num_restarts):
+    """The sharding that splits the restart axis over ``devices`` (None: one device).
+
+    With ``num_restarts`` not a multiple of the number of devices, the
+    restarts go to the largest number of them that divides it evenly.
+    """
+    used = max(n for n in range(1, len(devices) + 1) if num_restarts % n == 0)
+    if used == 1:
+        return None
+    mesh = jax.sharding.Mesh(np.array(devices[:used]), ("restarts",))
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("restarts"))
 
 
 def _settings(optimizer, num_gradient_steps):
@@ -223,6 +264,7 @@ def fit(
     lengths=None,
     optimizer=None,
     num_gradient_steps: int = DEFAULT_NUM_GRADIENT_STEPS,
+    devices=None,
 ) -> FitResult:
     """Fits a model by EM from many restarts at once and returns the best.
 
@@ -247,6 +289,10 @@ def fit(
       optimizer: optax optimizer for the gradient M-step (default L-BFGS
         with a backtracking line search, see :mod:`jaxem.mstep`). Reuse one object across fits to avoid recompiling.
       num_gradient_steps: optimizer steps per gradient M-step (default 10).
+      devices: devices to split the restarts over (default
+        ``jax.local_devices()``); the restart axis is divided evenly over
+        as many of them as divide ``num_restarts``. Pass one device to run
+        every restart on it. Results do not depend on the split.
 
     Returns:
       A :class:`FitResult`.
@@ -259,6 +305,7 @@ def fit(
     max_iter = validation.check_positive_int(max_iter, "max_iter", minimum=0)
     tol = validation.check_tol(tol)
     settings = _settings(optimizer, num_gradient_steps)
+    devices = _check_devices(devices)
     if init_params is not None:
         batch, size = validation.check_init_params(model, init_params, example)
         if num_restarts is not None:
@@ -284,7 +331,11 @@ def fit(
             raise ValueError(f"init failed on (key, data): {type(error).__name__}: {error}") from error
         validation.check_params(model, first, example, "init(key, data)")
         batch = None
-    restarts, best = _fit_jit(model, settings, max_iter, keys, batch, units, weights, jnp.asarray(tol, weights.dtype))
+    sharding = _restart_sharding(devices, size if init_params is not None else num_restarts)
+    with jax.default_device(devices[0]):
+        restarts, best = _fit_jit(
+            model, settings, max_iter, sharding, keys, batch, units, weights, jnp.asarray(tol, weights.dtype)
+        )
     failed = np.asarray(restarts.failed)
     if failed.all():
         raise FitError(_failure_message(restarts), restarts)

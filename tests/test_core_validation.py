@@ -69,6 +69,9 @@ def fit(**kwargs):
         ),
         ({"init_params": {**GOOD, "means": jnp.array([np.nan, 1.0])}}, ValueError, r"init_params"),
         ({"optimizer": "adam"}, TypeError, r"optimizer must be an optax GradientTransformation; got 'adam'"),
+        ({"devices": "cpu"}, TypeError, r"devices must be a non-empty list or tuple of jax.Device .*; got 'cpu'"),
+        ({"devices": []}, TypeError, r"devices must be a non-empty list or tuple of jax.Device .*; got \[\]"),
+        ({"devices": jax.devices() * 2}, ValueError, r"devices must not repeat a device"),
     ],
 )
 def test_fit_argument_errors(kwargs, error, pattern):
