@@ -21,8 +21,6 @@ for each, the ratio scikit-learn / jaxem, and jaxem's compile time.
 
 Run: ``python benchmarks/gmm_vs_sklearn.py`` (add ``--x64`` for float64 jaxem;
 the default is JAX's float32 while scikit-learn always works in float64).
-``--cpu-devices 2`` starts JAX with two CPU devices, so ``jaxem.fit`` splits
-the restarts over them (default 1: every restart on one device).
 ``--breakdown`` also prints, for the generic path, the time of the user's
 log-potentials alone (the E-step's input table, all restarts vmapped) and of
 the bare ``jax.lax.linalg.triangular_solve`` calls that
@@ -180,9 +178,6 @@ def main(argv=None):
     parser.add_argument("--generic-iterations", type=int, default=3)
     parser.add_argument("--x64", action="store_true", help="run jaxem in float64")
     parser.add_argument(
-        "--cpu-devices", type=int, default=1, help="CPU devices JAX starts with; jaxem splits the restarts over them"
-    )
-    parser.add_argument(
         "--breakdown",
         action="store_true",
         help="also time the generic path's log-potentials and its triangular solves alone",
@@ -191,7 +186,6 @@ def main(argv=None):
 
     import jax
 
-    jax.config.update("jax_num_cpu_devices", args.cpu_devices)
     if args.x64:
         jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp

@@ -19,16 +19,24 @@ The objective is the weighted log-likelihood plus ``log_prior`` (MAP-EM).
 The best restart is the one with the highest final objective among those
 that did not fail.
 
-Restarts are independent, so with more than one device the restart axis is
-split across them (a sharding constraint on the batched starting
-parameters; XLA partitions the vmapped program and each device runs its
-share of the restarts). On CPU, JAX shows one device unless asked for more,
-e.g. ``jax.config.update("jax_num_cpu_devices", os.cpu_count())`` before
-first use; one device per core lets the restarts use every core.
+Restarts are independent, so they can be split over several devices (a
+sharding constraint on the batched starting parameters; XLA partitions the
+vmapped program and each device runs its share of the restarts). By default
+that happens on accelerators (every local GPU or TPU). On CPU it is opt-in:
+start JAX with one CPU device per core
+(``jax.config.update("jax_num_cpu_devices", os.cpu_count())`` before first
+use) and pass ``devices=jax.devices()``. XLA's CPU runtime can deadlock when
+several CPU devices run batched LAPACK calls (Cholesky, triangular solves)
+or FFTs at once: those calls fan out into the thread pool their callers
+already occupy. A split over CPU devices is therefore refused, before
+compiling, for a program that contains such calls (e.g. full or tied
+covariance Gaussians); diagonal Gaussian, Poisson, Bernoulli and
+categorical models have none.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple
 
 import jax
@@ -191,7 +199,8 @@ _fit_jit = jax.jit(_fit_program, static_argnums=(0, 1, 2, 3))
 
 def _check_devices(devices):
     if devices is None:
-        return jax.local_devices()
+        local = jax.local_devices()
+        return local if local[0].platform != "cpu" else local[:1]  # CPU: opt-in, see the module docstring
     checked = list(devices) if isinstance(devices, (list, tuple)) else []
     if not checked or not all(isinstance(d, jax.Device) for d in checked):
         raise TypeError(
@@ -203,6 +212,23 @@ def _check_devices(devices):
     if len(set(checked)) < len(checked):
         raise ValueError(f"devices must not repeat a device; got {devices!r}.")
     return checked
+
+
+_POOL_BLOCKING_CALL = re.compile(r"@(lapack_\w+|ducc_\w+)|stablehlo\.(fft)")
+
+
+def _check_cpu_split(sharding, arguments):
+    """Refuses a split over CPU devices when the program has calls that can deadlock XLA:CPU."""
+    if sharding is None or next(iter(sharding.device_set)).platform != "cpu":
+        return
+    text = _fit_jit.lower(*arguments).as_text()
+    calls = sorted({a or b for a, b in _POOL_BLOCKING_CALL.findall(text)})
+    if calls:
+        raise ValueError(
+            f"devices: splitting the restarts over {len(sharding.device_set)} CPU devices is refused for this model: "
+            f"its program calls {calls}, which can deadlock XLA's CPU runtime when several CPU devices run them at "
+            "once. Pass devices=jax.devices()[:1] (one CPU device) for this model."
+        )
 
 
 def _restart_sharding(devices, num_restarts):
@@ -289,8 +315,9 @@ def fit(
       optimizer: optax optimizer for the gradient M-step (default L-BFGS
         with a backtracking line search, see :mod:`jaxem.mstep`). Reuse one object across fits to avoid recompiling.
       num_gradient_steps: optimizer steps per gradient M-step (default 10).
-      devices: devices to split the restarts over (default
-        ``jax.local_devices()``); the restart axis is divided evenly over
+      devices: devices to split the restarts over (default: every local
+        accelerator, or the first CPU device on CPU; CPU splits are opt-in,
+        see the module docstring); the restart axis is divided evenly over
         as many of them as divide ``num_restarts``. Pass one device to run
         every restart on it. Results do not depend on the split.
 
@@ -332,10 +359,10 @@ def fit(
         validation.check_params(model, first, example, "init(key, data)")
         batch = None
     sharding = _restart_sharding(devices, size if init_params is not None else num_restarts)
+    arguments = (model, settings, max_iter, sharding, keys, batch, units, weights, jnp.asarray(tol, weights.dtype))
     with jax.default_device(devices[0]):
-        restarts, best = _fit_jit(
-            model, settings, max_iter, sharding, keys, batch, units, weights, jnp.asarray(tol, weights.dtype)
-        )
+        _check_cpu_split(sharding, arguments)
+        restarts, best = _fit_jit(*arguments)
     failed = np.asarray(restarts.failed)
     if failed.all():
         raise FitError(_failure_message(restarts), restarts)
