@@ -8,7 +8,8 @@ timed twice on the same data: with every restart on one CPU device, and with
 the restarts split over one CPU device per core (``jaxem.fit``'s ``devices``;
 JAX is started with ``--cpu-devices`` CPU devices, default ``os.cpu_count()``).
 hmmlearn runs its restarts one after another on one core (its time does not
-change when pinned to one core with ``taskset -c 0``).
+change when pinned to one core: compare ``python benchmarks/hmm_vs_hmmlearn.py
+--only-hmmlearn`` with the same command under ``taskset -c 0``).
 
 Second part: one sequence of length 100 000; the full E-step (log-likelihood
 and posterior marginals, i.e. ``jaxem.posterior``) with the sequential
@@ -40,6 +41,7 @@ parser.add_argument(
     "--hmmlearn-restarts", type=int, default=2, help="hmmlearn restarts timed (its cost is linear in them)"
 )
 parser.add_argument("--long-steps", type=int, default=100_000)
+parser.add_argument("--only-hmmlearn", action="store_true", help="time hmmlearn alone (e.g. under taskset -c 0)")
 parser.add_argument(
     "--cpu-devices", type=int, default=os.cpu_count(), help="CPU devices JAX starts with (restarts split over them)"
 )
@@ -217,6 +219,9 @@ def main():
     print(
         f"problem: {S} sequences x {T} steps, K={K}, D={D} diagonal Gaussian, {args.iterations} EM iterations, tol disabled"
     )
+    if args.only_hmmlearn:
+        print(f"hmmlearn alone: {bench_hmmlearn(x, starts) * 1e3:.3f} ms per iteration per restart")
+        return
     jaxem_seconds, jaxem_first = bench_jaxem(model, x, starts, jax.devices()[:1])
     print(
         f"jaxem    ({args.restarts} restarts vmapped, 1 CPU device): {jaxem_seconds * 1e3:.3f} ms per iteration "
