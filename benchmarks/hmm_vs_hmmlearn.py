@@ -114,7 +114,7 @@ def bench_jaxem(model, x, starts, devices):
     jax.block_until_ready(run())
     first = time.perf_counter() - compile_start
     seconds = timed(run, repeats=3)
-    return seconds / (args.iterations * args.restarts), first
+    return seconds / (args.iterations * args.restarts), first, np.asarray(run())
 
 
 def profile_jaxem(model, x, starts):
@@ -222,16 +222,18 @@ def main():
     if args.only_hmmlearn:
         print(f"hmmlearn alone: {bench_hmmlearn(x, starts) * 1e3:.3f} ms per iteration per restart")
         return
-    jaxem_seconds, jaxem_first = bench_jaxem(model, x, starts, jax.devices()[:1])
+    jaxem_seconds, jaxem_first, one_device = bench_jaxem(model, x, starts, jax.devices()[:1])
     print(
         f"jaxem    ({args.restarts} restarts vmapped, 1 CPU device): {jaxem_seconds * 1e3:.3f} ms per iteration "
         f"per restart (first call incl. compilation {jaxem_first:.2f} s)"
     )
-    split_seconds, split_first = bench_jaxem(model, x, starts, jax.devices())
+    split_seconds, split_first, split = bench_jaxem(model, x, starts, jax.devices())
     print(
         f"jaxem    ({args.restarts} restarts vmapped, split over {len(jax.devices())} CPU devices): "
         f"{split_seconds * 1e3:.3f} ms per iteration per restart (first call incl. compilation {split_first:.2f} s)"
     )
+    difference = np.max(np.abs(split - one_device) / np.abs(one_device))
+    print(f"  final log-likelihoods, split vs one device: largest relative difference {difference:.1e}")
     if args.profile:
         for name, seconds in profile_jaxem(model, x, starts).items():
             print(f"  jaxem {name}: {seconds * 1e3:.3f} ms per restart")
