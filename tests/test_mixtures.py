@@ -188,7 +188,7 @@ def test_init_schemes_vmap_and_give_valid_parameters(faithful, init, covariance_
 
 def test_kmeans_plusplus_seeds_are_distinct_data_points(faithful):
     points = jnp.asarray(faithful)
-    seeds = jax.vmap(lambda key: jaxem.models.mixtures.kmeans_plusplus(key, points, 4))(
+    seeds = jax.vmap(lambda key: jaxem.models.initialisation.kmeans_plusplus(key, points, 4))(
         jax.random.split(jax.random.key(0), 8)
     )
     for row in np.asarray(seeds):

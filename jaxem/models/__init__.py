@@ -1,9 +1,9 @@
 """Built-in models: ordinary :class:`jaxem.Model` instances with registered closed-form updates."""
 
-from jaxem.models import gaussian
+from jaxem.models import gaussian, initialisation
 from jaxem.models.hmm import categorical_hmm, gaussian_hmm, poisson_hmm
+from jaxem.models.initialisation import INIT_SCHEMES
 from jaxem.models.mixtures import (
-    INIT_SCHEMES,
     bernoulli_mixture,
     categorical_mixture,
     gaussian_mixture,
@@ -18,6 +18,7 @@ __all__ = [
     "gaussian",
     "gaussian_hmm",
     "gaussian_mixture",
+    "initialisation",
     "poisson_hmm",
     "poisson_mixture",
 ]

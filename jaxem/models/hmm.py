@@ -29,7 +29,8 @@ import jax.numpy as jnp
 from jaxem import constraints
 from jaxem.markov import MarkovModel
 from jaxem.models import gaussian
-from jaxem.models.mixtures import check_count, check_init, float_dtype, initial_responsibilities
+from jaxem.models.initialisation import check_init, initial_responsibilities
+from jaxem.models.mixtures import check_count, float_dtype
 
 __all__ = ["categorical_hmm", "gaussian_hmm", "initial_update", "poisson_hmm", "transition_update"]
 
