@@ -1,8 +1,9 @@
 """Quickstart: a two-component 1-D Gaussian mixture written as a plain log joint.
 
 Fits 32 restarts at once (one jit-compiled program) and prints each restart's
-final log-likelihood, iteration count and convergence, then the best parameters;
-then fits Old Faithful with the built-in Gaussian mixture in one line.
+final log-likelihood, iteration count, convergence and whether it reached the
+best log-likelihood, then the best parameters; then fits Old Faithful with the
+built-in Gaussian mixture in one line.
 Runs in well under a minute on 2 CPU cores.
 """
 
@@ -19,12 +20,14 @@ def log_joint(params, x, z):
 
 
 def init(key, data):
-    """ONE restart's starting point: two distinct data points as means."""
-    return {
-        "weights": jnp.full(2, 0.5),
-        "means": jax.random.choice(key, data, (2,), replace=False),
-        "scales": jnp.full(2, data.std()),
-    }
+    """ONE restart's starting point: k-means++-style means (a random point, then a point drawn
+    with probability proportional to its squared distance from the first), so the two components
+    start apart rather than at the one-component saddle."""
+    first_key, second_key = jax.random.split(key)
+    first = jax.random.choice(first_key, data)
+    squared = (data - first) ** 2
+    second = jax.random.choice(second_key, data, p=squared / squared.sum())
+    return {"weights": jnp.full(2, 0.5), "means": jnp.stack([first, second]), "scales": jnp.full(2, data.std())}
 
 
 def main():
@@ -40,14 +43,18 @@ def main():
     result = jaxem.fit(model, data, key=jax.random.key(0), num_restarts=32, max_iter=300)
 
     restarts = result.restarts
-    print(f"{'restart':>7} {'log-likelihood':>15} {'iterations':>10} {'converged':>9} {'failed':>6}")
+    # A restart "reached the best" when its final log-likelihood is within 0.01 nats of the best one's
+    # (restarts stop at tol = 1e-6 per observation, so converged copies of one optimum differ by ~1e-3).
+    reached = np.asarray(restarts.log_likelihood) >= float(result.log_likelihood) - 0.01
+    print(f"{'restart':>7} {'log-likelihood':>15} {'iterations':>10} {'converged':>9} {'failed':>6} {'reached best':>12}")
     for r in range(len(restarts.log_likelihood)):
         marker = "  <- best" if r == int(result.best_restart) else ""
         print(
             f"{r:>7} {float(restarts.log_likelihood[r]):>15.4f} {int(restarts.num_iterations[r]):>10} "
-            f"{bool(restarts.converged[r])!s:>9} {bool(restarts.failed[r])!s:>6}{marker}"
+            f"{bool(restarts.converged[r])!s:>9} {bool(restarts.failed[r])!s:>6} {bool(reached[r])!s:>12}{marker}"
         )
-    print(f"\nbest restart {int(result.best_restart)}: log-likelihood {float(result.log_likelihood):.4f}")
+    print(f"\n{int(reached.sum())} of {reached.size} restarts reached the best log-likelihood (within 0.01).")
+    print(f"best restart {int(result.best_restart)}: log-likelihood {float(result.log_likelihood):.4f}")
     for name, value in result.params.items():
         print(f"  {name:8s} {np.array2string(np.asarray(value), precision=4)}")
 

@@ -2,13 +2,29 @@
 
 from jaxem import constraints, datasets, models
 from jaxem.decoding import sample_sequences, viterbi
-from jaxem.fit import FitError, FitResult, Restarts, em_step, fit, log_likelihood, posterior
+from jaxem.fit import (
+    ConvergenceWarning,
+    DegenerateFitWarning,
+    FailedRestartsWarning,
+    FitError,
+    FitResult,
+    FitWarning,
+    Restarts,
+    em_step,
+    fit,
+    log_likelihood,
+    posterior,
+)
 from jaxem.markov import MarkovModel
 from jaxem.model import Model
 
 __all__ = [
+    "ConvergenceWarning",
+    "DegenerateFitWarning",
+    "FailedRestartsWarning",
     "FitError",
     "FitResult",
+    "FitWarning",
     "MarkovModel",
     "Model",
     "Restarts",

@@ -80,7 +80,7 @@ def viterbi(model: MarkovModel, params, data, *, lengths=None):
     Example:
       >>> paths = jaxem.viterbi(hmm, result.params, counts[None])
     """
-    units = _prepare(model, params, data, lengths)
+    params, units = _prepare(model, params, data, lengths)
     return _viterbi_jit(model, params, units)
 
 
@@ -137,6 +137,5 @@ def sample_sequences(model: MarkovModel, params, key, num_steps: int, num_sequen
     _check_model(model)
     num_steps = validation.check_positive_int(num_steps, "num_steps")
     num_sequences = validation.check_positive_int(num_sequences, "num_sequences")
-    if key is None:
-        raise ValueError("key must be a jax.random.key; got None.")
+    key = validation.check_key(key)
     return _sample_jit(model, num_steps, params, jax.random.split(key, num_sequences))

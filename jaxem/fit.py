@@ -37,6 +37,7 @@ categorical models have none.
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -47,7 +48,19 @@ from jaxem import validation
 from jaxem.estep import e_step
 from jaxem.mstep import DEFAULT_NUM_GRADIENT_STEPS, GradientSettings, default_optimizer, m_step
 
-__all__ = ["FitError", "FitResult", "Restarts", "em_step", "fit", "log_likelihood", "posterior"]
+__all__ = [
+    "ConvergenceWarning",
+    "DegenerateFitWarning",
+    "FailedRestartsWarning",
+    "FitError",
+    "FitResult",
+    "FitWarning",
+    "Restarts",
+    "em_step",
+    "fit",
+    "log_likelihood",
+    "posterior",
+]
 
 
 class FitError(RuntimeError):
@@ -64,6 +77,22 @@ class FitError(RuntimeError):
         self.restarts = restarts
 
 
+class FitWarning(UserWarning):
+    """Base class of the warnings :func:`fit` gives about its result."""
+
+
+class ConvergenceWarning(FitWarning):
+    """The best restart stopped at ``max_iter`` without meeting the tolerance."""
+
+
+class DegenerateFitWarning(FitWarning):
+    """The best restart is degenerate (see ``Restarts.degenerate``)."""
+
+
+class FailedRestartsWarning(FitWarning):
+    """Some (not all) restarts failed; the best was chosen among the others."""
+
+
 class Restarts(NamedTuple):
     """Per-restart results, each with a leading restart axis R."""
 
@@ -76,6 +105,7 @@ class Restarts(NamedTuple):
     failed: jax.Array
     failed_iteration: jax.Array
     failed_value: jax.Array
+    degenerate: jax.Array
 
 
 class FitResult(NamedTuple):
@@ -92,6 +122,10 @@ class FitResult(NamedTuple):
       restarts: :class:`Restarts` with the same fields for every restart plus
         ``failed``, ``failed_iteration`` (-1 if not failed) and ``failed_value``
         (the non-finite objective met: NaN, -inf or +inf).
+      degenerate: whether the best restart is degenerate, as judged by the
+        model's ``degenerate`` (for the built-ins: a component holding fewer
+        observations than its parameters need); ``restarts.degenerate`` has
+        it for every restart.
     """
 
     params: Any
@@ -102,6 +136,7 @@ class FitResult(NamedTuple):
     history: jax.Array
     best_restart: jax.Array
     restarts: Restarts
+    degenerate: jax.Array
 
 
 class _State(NamedTuple):
@@ -126,9 +161,14 @@ def _select(flag, new, old):
     return jax.tree.map(lambda a, b: jnp.where(flag, a, b), new, old)
 
 
-def _fit_one(model, settings, max_iter, params, units, weights, tol):
-    """EM for one restart; vmapped over restarts by :func:`_fit_program`."""
+def _fit_one(model, settings, max_iter, params, invalid_start, units, weights, tol):
+    """EM for one restart; vmapped over restarts by :func:`_fit_program`.
+
+    ``invalid_start`` marks a start that lies outside its constraints' domain
+    (found on the host): the restart fails at iteration 0 with value NaN.
+    """
     marginals, log_lik, objective = _evaluate(model, params, units, weights)
+    objective = jnp.where(invalid_start, jnp.nan, objective)
     history = jnp.full((max_iter + 1,), jnp.nan, objective.dtype).at[0].set(objective)
     bad = ~jnp.isfinite(objective)
     state = _State(
@@ -165,6 +205,11 @@ def _fit_one(model, settings, max_iter, params, units, weights, tol):
         )
 
     s = jax.lax.while_loop(keep_going, iterate, state)
+    if model.degenerate is None:
+        degenerate = jnp.asarray(False)
+    else:
+        counts = model.expected_counts(s.marginals, weights)
+        degenerate = jnp.asarray(model.degenerate(s.params, counts), bool).reshape(()) & ~s.failed
     return Restarts(
         params=s.params,
         log_likelihood=s.log_likelihood,
@@ -175,6 +220,7 @@ def _fit_one(model, settings, max_iter, params, units, weights, tol):
         failed=s.failed,
         failed_iteration=jnp.where(s.failed, s.iteration, -1),
         failed_value=s.failed_value,
+        degenerate=degenerate,
     )
 
 
@@ -182,13 +228,18 @@ def _split_restarts(tree, sharding):
     return tree if sharding is None else jax.lax.with_sharding_constraint(tree, sharding)
 
 
-def _fit_program(model, settings, max_iter, sharding, keys, init_params, units, weights, tol):
-    if init_params is None:
-        data = model.update_data(units)
-        init_params = jax.vmap(model.init, in_axes=(0, None))(_split_restarts(keys, sharding), data)
+def _init_program(model, dtype, keys, units):
+    starts = jax.vmap(model.init, in_axes=(0, None))(keys, model.update_data(units))
+    return validation.cast_params(starts, dtype)
+
+
+_init_jit = jax.jit(_init_program, static_argnums=(0, 1))
+
+
+def _fit_program(model, settings, max_iter, sharding, init_params, invalid_start, units, weights, tol):
     init_params = _split_restarts(init_params, sharding)
-    restarts = jax.vmap(_fit_one, in_axes=(None, None, None, 0, None, None, None))(
-        model, settings, max_iter, init_params, units, weights, tol
+    restarts = jax.vmap(_fit_one, in_axes=(None, None, None, 0, 0, None, None, None))(
+        model, settings, max_iter, init_params, invalid_start, units, weights, tol
     )
     score = jnp.where(restarts.failed | ~jnp.isfinite(restarts.objective), -jnp.inf, restarts.objective)
     return restarts, jnp.argmax(score)
@@ -257,9 +308,20 @@ def _prepare(model, data, weights, lengths):
         raise TypeError(f"model must be a jaxem.Model or jaxem.MarkovModel; got {type(model).__name__}.")
     data, n = validation.check_data(data)
     units = model.units(data, lengths)
-    weights = validation.check_weights(weights, jax.tree.leaves(units)[0].shape[0])
+    weights = validation.check_weights(weights, jax.tree.leaves(units)[0].shape[0], model.unit_name)
     example = jax.tree.map(lambda x: x[0], units)
     return units, weights, example, n
+
+
+def _check_enough_observations(model, units, weights):
+    count = model.observation_count(units, weights)
+    if count < model.min_observations:
+        what = f"{model.unit_name}s" if model.unit_name == "observation" else "real steps"
+        raise ValueError(
+            f"data has {count} {what} with positive weight, but this model needs at least "
+            f"{model.min_observations} to be fitted (one per latent value, num_states={model.num_states!r}); "
+            "use fewer states or more data."
+        )
 
 
 def _failure_message(restarts: Restarts) -> str:
@@ -333,8 +395,12 @@ def fit(
     tol = validation.check_tol(tol)
     settings = _settings(optimizer, num_gradient_steps)
     devices = _check_devices(devices)
+    _check_enough_observations(model, units, weights)
     if init_params is not None:
-        batch, size = validation.check_init_params(model, init_params, example)
+        if key is not None:
+            validation.check_key(key)
+        expected = validation.expected_shapes(model, units)
+        batch, size = validation.check_init_params(model, init_params, example, expected)
         if num_restarts is not None:
             validation.check_positive_int(num_restarts, "num_restarts")
             if num_restarts != size:
@@ -342,24 +408,13 @@ def fit(
                     f"num_restarts must match the batch of init_params; got num_restarts={num_restarts} "
                     f"and {size} set(s) of init_params."
                 )
-        keys = None
+        batch = validation.cast_params(batch, validation.param_dtype(batch, units))
+        invalid = np.zeros(size, bool)
     else:
-        if model.init is None:
-            raise ValueError("init_params must be given when the model has no init; got neither.")
-        if key is None:
-            raise ValueError("key must be a jax.random.key when starting from model.init; got None.")
-        num_restarts = 16 if num_restarts is None else num_restarts
-        validation.check_positive_int(num_restarts, "num_restarts")
-        keys = jax.random.split(key, num_restarts)
-        data_for_init = model.update_data(units)
-        try:
-            first = model.init(keys[0], data_for_init)
-        except Exception as error:
-            raise ValueError(f"init failed on (key, data): {type(error).__name__}: {error}") from error
-        validation.check_params(model, first, example, "init(key, data)")
-        batch = None
-    sharding = _restart_sharding(devices, size if init_params is not None else num_restarts)
-    arguments = (model, settings, max_iter, sharding, keys, batch, units, weights, jnp.asarray(tol, weights.dtype))
+        batch, invalid = _starts_from_init(model, key, num_restarts, units, example)
+        size = invalid.size
+    sharding = _restart_sharding(devices, size)
+    arguments = (model, settings, max_iter, sharding, batch, invalid, units, weights, jnp.asarray(tol, weights.dtype))
     with jax.default_device(devices[0]):
         _check_cpu_split(sharding, arguments)
         restarts, best = _fit_jit(*arguments)
@@ -367,7 +422,7 @@ def fit(
     if failed.all():
         raise FitError(_failure_message(restarts), restarts)
     pick = lambda x: x[best]
-    return FitResult(
+    result = FitResult(
         params=jax.tree.map(pick, restarts.params),
         log_likelihood=restarts.log_likelihood[best],
         objective=restarts.objective[best],
@@ -376,7 +431,75 @@ def fit(
         history=restarts.history[best],
         best_restart=best,
         restarts=restarts,
+        degenerate=restarts.degenerate[best],
     )
+    _warn_about(result, tol, max_iter, float(np.sum(np.asarray(weights))))
+    return result
+
+
+def _starts_from_init(model, key, num_restarts, units, example):
+    """Every restart's start from ``model.init`` (one vmapped program), checked on the host.
+
+    The structure, shapes and dtypes are checked before anything compiles
+    (by shape evaluation). Values are checked per restart after the init
+    program has run: a start that is not finite or lies outside its
+    constraints' domain marks that restart failed at iteration 0, unless
+    every start is invalid, which means ``init`` itself is wrong: then the
+    first restart's problem is raised.
+    """
+    if model.init is None:
+        raise ValueError("init_params must be given when the model has no init; got neither.")
+    key = validation.check_key(key)
+    num_restarts = 16 if num_restarts is None else num_restarts
+    validation.check_positive_int(num_restarts, "num_restarts")
+    keys = jax.random.split(key, num_restarts)
+    try:
+        shapes = jax.eval_shape(model.init, keys[0], model.update_data(units))
+    except Exception as error:
+        raise ValueError(f"init failed on (key, data): {type(error).__name__}: {error}") from error
+    validation.check_params(model, shapes, example, "init(key, data)", host_values=False)
+    dtype = validation.param_dtype(shapes, units)
+    starts = _init_jit(model, jnp.dtype(dtype).name, keys, units)
+    problems = validation.value_problems(model, starts, "init(key, data)")
+    if all(p is not None for p in problems):
+        raise ValueError(problems[0])
+    return starts, np.array([p is not None for p in problems])
+
+
+def _warn_about(result: FitResult, tol: float, max_iter: int, total_weight: float):
+    """Says out loud what the per-restart flags record: failures, degeneracy, no convergence."""
+    restarts = result.restarts
+    best = int(result.best_restart)
+    failed = np.asarray(restarts.failed)
+    if failed.any():
+        first = int(np.argmax(failed))
+        warnings.warn(
+            f"{int(failed.sum())} of {failed.size} restarts failed (restart {first}: objective became "
+            f"{float(restarts.failed_value[first])} at iteration {int(restarts.failed_iteration[first])}); the best "
+            "restart was chosen among the others. Iteration 0 means the start was invalid (not finite, or outside "
+            "its constraints) or gave a non-finite log-likelihood. See result.restarts.failed.",
+            FailedRestartsWarning,
+            stacklevel=3,
+        )
+    if bool(result.degenerate):
+        count = int(np.sum(np.asarray(restarts.degenerate)))
+        warnings.warn(
+            f"the best restart ({best}) is degenerate: the model's degeneracy check flags it (for the built-ins, a "
+            f"component holds fewer observations than its parameters need); {count} of {failed.size} restarts are "
+            "degenerate (result.restarts.degenerate). Try fewer components, more data or a larger reg_covar.",
+            DegenerateFitWarning,
+            stacklevel=3,
+        )
+    iterations = int(result.num_iterations)
+    if tol > 0 and max_iter > 0 and not bool(result.converged) and iterations >= max_iter:
+        history = np.asarray(result.history)
+        change = abs(float(history[iterations] - history[iterations - 1])) / max(total_weight, 1e-300)
+        warnings.warn(
+            f"the best restart ({best}) stopped at max_iter={max_iter} without converging: its last change was "
+            f"{change:.3g} per unit weight, above tol={tol:g}. Increase max_iter, or loosen tol.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
 
 
 def _em_step_program(model, settings, params, units, weights):
@@ -403,7 +526,7 @@ def em_step(
       >>> params = jaxem.em_step(model, params, data)
     """
     units, weights, example, _ = _prepare(model, data, weights, lengths)
-    validation.check_params(model, params, example, "params")
+    params = validation.checked_params(model, params, units, example)
     return _em_step_jit(model, _settings(optimizer, num_gradient_steps), params, units, weights)
 
 
@@ -422,12 +545,12 @@ _posterior_jit = jax.jit(_posterior_program, static_argnums=0)
 def log_likelihood(model, params, data, weights=None, *, lengths=None):
     """``sum_i w_i log p(x_i; params)`` (without ``log_prior``)."""
     units, weights, example, _ = _prepare(model, data, weights, lengths)
-    validation.check_params(model, params, example, "params")
+    params = validation.checked_params(model, params, units, example)
     return _log_likelihood_jit(model, params, units, weights)
 
 
 def posterior(model, params, data, *, lengths=None):
     """Posterior over the latents: for a mixture, responsibilities (N, *num_states)."""
     units, weights, example, _ = _prepare(model, data, None, lengths)
-    validation.check_params(model, params, example, "params")
+    params = validation.checked_params(model, params, units, example)
     return _posterior_jit(model, params, units, weights)

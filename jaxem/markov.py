@@ -123,6 +123,20 @@ def _check_num_states(num_states) -> int:
     return int(num_states)
 
 
+def _check_lengths(lengths, num_sequences: int, num_steps: int):
+    """``lengths`` as int32 (S,), or None when every sequence fills all T steps."""
+    host = np.asarray(lengths)
+    if host.shape != (num_sequences,):
+        raise ValueError(f"lengths must have shape ({num_sequences},), one per sequence; got shape {host.shape}.")
+    if not np.issubdtype(host.dtype, np.integer):
+        raise TypeError(f"lengths must be integers; got dtype {host.dtype}.")
+    if np.any(host < 1) or np.any(host > num_steps):
+        raise ValueError(f"lengths must lie in [1, T={num_steps}]; got minimum {host.min()} and maximum {host.max()}.")
+    if np.all(host == num_steps):  # no padding: the forward needs no length bookkeeping
+        return None
+    return jnp.asarray(host, jnp.int32)
+
+
 def _pad_mask(length, num_steps):
     return jnp.arange(num_steps) < length
 
@@ -325,6 +339,15 @@ class MarkovModel:
       parallel: if True the E-step forms the log-semiring product of the
         per-step tables in a balanced tree (O(log T) depth, O(T K^3) work)
         instead of the ``lax.scan`` recursion (T steps, O(T K^2) work).
+      validate_data: optional host-side ``(observations) -> observations``
+        check of the step observations (leaves (S, T, ...), padding already
+        replaced by real steps), as for :class:`jaxem.Model`.
+      degenerate: optional ``(params, counts) -> bool scalar`` with ``counts``
+        (K,) the expected number of steps in each state, as for
+        :class:`jaxem.Model`.
+      min_observations: fits need at least this many real steps in
+        sequences of positive weight (default 1; built-ins: one per state, as
+        hmmlearn requires).
 
     Example:
       >>> hmm = jaxem.MarkovModel(
@@ -348,6 +371,11 @@ class MarkovModel:
     log_prior: Callable[..., Any] | None = None
     sample_emission: Callable[..., Any] | None = None
     parallel: bool = False
+    validate_data: Callable[..., Any] | None = None
+    degenerate: Callable[..., Any] | None = None
+    min_observations: int = 1
+
+    unit_name = "sequence"
 
     def __post_init__(self):
         for name in ("log_initial", "log_transition", "log_emission"):
@@ -360,10 +388,13 @@ class MarkovModel:
                 "init": "(key, data) -> params",
                 "log_prior": "(params) -> scalar",
                 "sample_emission": "(key, params, z) -> x",
+                "validate_data": "(observations) -> observations",
+                "degenerate": "(params, counts) -> bool",
             },
         )
         if not isinstance(self.parallel, bool):
             raise TypeError(f"parallel must be a bool; got {self.parallel!r}.")
+        validation.check_positive_int(self.min_observations, "min_observations")
 
     # ------------------------------------------------------------------ engine protocol
     @property
@@ -381,24 +412,31 @@ class MarkovModel:
         if len({shape[1] for shape in shapes}) > 1:
             raise ValueError(f"data leaves must share their step axis T (axis 1); got leaf shapes {shapes}.")
         num_sequences, num_steps = shapes[0][:2]
-        if lengths is None:
-            return Sequences(data, None)
-        host = np.asarray(lengths)
-        if host.shape != (num_sequences,):
-            raise ValueError(f"lengths must have shape ({num_sequences},), one per sequence; got shape {host.shape}.")
-        if not np.issubdtype(host.dtype, np.integer):
-            raise TypeError(f"lengths must be integers; got dtype {host.dtype}.")
-        if np.any(host < 1) or np.any(host > num_steps):
-            raise ValueError(
-                f"lengths must lie in [1, T={num_steps}]; got minimum {host.min()} and maximum {host.max()}."
-            )
-        if np.all(host == num_steps):  # no padding: the forward needs no length bookkeeping
-            return Sequences(data, None)
-        length = jnp.asarray(host, jnp.int32)
+        length = None if lengths is None else _check_lengths(lengths, num_sequences, num_steps)
+        if length is None:
+            validation.check_finite(data)
+            return Sequences(self._validated(data), None)
         # Padding is replaced once here, before any compiled code, so neither the
-        # log-potentials nor the closed-form updates see it.
+        # log-potentials nor the closed-form updates see it (NaN there is fine).
         mask = jax.vmap(_pad_mask, in_axes=(0, None))(length, num_steps)
-        return Sequences(_fill_padding(data, mask), length)
+        validation.check_finite(data, mask)
+        return Sequences(self._validated(_fill_padding(data, mask)), length)
+
+    def _validated(self, observations):
+        return observations if self.validate_data is None else self.validate_data(observations)
+
+    def observation_count(self, units: Sequences, weights) -> int:
+        """Real steps in sequences of positive weight (host-side)."""
+        num_sequences, num_steps = jax.tree.leaves(units.observations)[0].shape[:2]
+        lengths = np.full(num_sequences, num_steps) if units.length is None else np.asarray(units.length)
+        return int(np.sum(np.where(np.asarray(weights) > 0, lengths, 0)))
+
+    def expected_counts(self, marginals: ChainPotentials, weights):
+        """``sum_s w_s sum_t gamma_{s,t}``, the expected number of steps in each state (K,), with the
+        weights rescaled to sum to the number of real steps in sequences of positive weight."""
+        counts = jnp.einsum("s,stk->k", weights, marginals.emission, precision=_HIGHEST)
+        steps = jnp.sum(jnp.where(weights > 0, jnp.sum(marginals.emission, axis=(1, 2)), 0.0))
+        return counts * steps / jnp.sum(counts)
 
     def update_data(self, units: Sequences) -> SequenceData:
         """The :class:`SequenceData` that ``init`` and closed-form updates receive."""
@@ -463,8 +501,8 @@ def _prepare(model, params, data, lengths):
     _check_model(model)
     data, _ = validation.check_data(data)
     units = model.units(data, lengths)
-    validation.check_params(model, params, jax.tree.map(lambda x: x[0], units), "params")
-    return units
+    params = validation.checked_params(model, params, units, jax.tree.map(lambda x: x[0], units))
+    return params, units
 
 
 def _pairwise_one(model, params, unit):
@@ -491,5 +529,5 @@ def pairwise_marginals(model: MarkovModel, params, data, *, lengths=None):
       (S, T-1, K, K); entry ``t-1`` holds ``xi_t`` for steps ``t = 2..T``; zero
       where ``t`` is padding.
     """
-    units = _prepare(model, params, data, lengths)
+    params, units = _prepare(model, params, data, lengths)
     return _pairwise_jit(model, params, units)

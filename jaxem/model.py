@@ -24,6 +24,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxem import validation
 
@@ -75,6 +76,20 @@ class Model:
         with the same signature returning a (partial) params dict. Parameters
         without an update are set by gradient ascent on Q.
       log_prior: ``log_prior(params) -> scalar``; makes the fit MAP-EM.
+      validate_data: optional host-side check of the data, run before
+        anything is traced: ``validate_data(data) -> data`` raises
+        ``ValueError``/``TypeError`` naming what is wrong (e.g. symbols
+        outside ``[0, C)``) and returns the data, possibly converted (e.g.
+        integers to float).
+      degenerate: optional ``degenerate(params, counts) -> bool scalar``,
+        traced at the end of every restart: whether the fitted restart is
+        degenerate, given ``counts``, the expected number of observations per
+        latent value (shape ``num_states``; weights rescaled to sum to the
+        number of observations of positive weight). Flagged in
+        ``FitResult.restarts.degenerate``; a degenerate best restart warns.
+      min_observations: fits need at least this many observations with
+        positive weight (default 1; the built-in mixtures need one per
+        component, as scikit-learn requires).
 
     Example:
       >>> def log_joint(params, x, z):
@@ -91,12 +106,26 @@ class Model:
     constraints: Any = None
     m_step: Any = None
     log_prior: Callable[..., Any] | None = None
+    validate_data: Callable[..., Any] | None = None
+    degenerate: Callable[..., Any] | None = None
+    min_observations: int = 1
+
+    unit_name = "observation"
 
     def __post_init__(self):
         if not callable(self.log_joint):
             raise TypeError(f"log_joint must be callable (params, x, z) -> scalar; got {self.log_joint!r}.")
         _normalise_num_states(self.num_states)
-        validation.check_model_functions(self, {"init": "(key, data) -> params", "log_prior": "(params) -> scalar"})
+        validation.check_model_functions(
+            self,
+            {
+                "init": "(key, data) -> params",
+                "log_prior": "(params) -> scalar",
+                "validate_data": "(data) -> data",
+                "degenerate": "(params, counts) -> bool",
+            },
+        )
+        validation.check_positive_int(self.min_observations, "min_observations")
 
     # ------------------------------------------------------------------ engine protocol
     @property
@@ -104,10 +133,23 @@ class Model:
         return _normalise_num_states(self.num_states)
 
     def units(self, data, lengths):
-        """The per-unit data the engine vmaps over: for a mixture, the data itself."""
+        """The per-unit data the engine vmaps over (for a mixture, the data itself), checked:
+        finite, and through ``validate_data``."""
         if lengths is not None:
             raise ValueError("lengths is only for MarkovModel sequences; got lengths for a mixture Model.")
-        return data
+        validation.check_finite(data)
+        return data if self.validate_data is None else self.validate_data(data)
+
+    def observation_count(self, units, weights) -> int:
+        """Observations with positive weight (host-side)."""
+        del units
+        return int(np.count_nonzero(np.asarray(weights) > 0))
+
+    def expected_counts(self, marginals, weights):
+        """``sum_i w_i p(z | x_i)``, the expected number of observations per latent value, with the
+        weights rescaled to sum to the number of observations of positive weight."""
+        counts = jnp.tensordot(weights, marginals, axes=1)
+        return counts * jnp.sum(weights > 0) / jnp.sum(weights)
 
     def update_data(self, units):
         """What closed-form updates receive as ``data``."""

@@ -53,23 +53,6 @@ class GradientSettings(NamedTuple):
     num_steps: int
 
 
-def expand_constraints(constraints, params):
-    """A tree with the params' structure holding one Constraint per leaf."""
-    if constraints is None:
-        return jax.tree.map(lambda _: _constraints.real, params)
-    if isinstance(params, dict) and isinstance(constraints, dict):
-        constraints = {name: constraints.get(name, _constraints.real) for name in params}
-    constraints = jax.tree.map(
-        lambda c: _constraints.real if c is None else c, constraints, is_leaf=lambda c: c is None
-    )
-    return jax.tree.map(
-        lambda c, sub: jax.tree.map(lambda _: c, sub),
-        constraints,
-        params,
-        is_leaf=lambda c: isinstance(c, _constraints.Constraint),
-    )
-
-
 def registered_names(model, data, marginals, weights, params) -> tuple[str, ...]:
     """Top-level parameter names set in closed form (static: found by shape evaluation)."""
     if model.m_step is None:
@@ -163,7 +146,7 @@ def m_step(model, params, units, marginals, weights, settings: GradientSettings)
     if isinstance(params, dict) and set(names) >= set(params):
         return new
     free, fixed = _split(new, names)
-    constraint_tree, _ = _split(expand_constraints(model.constraints, new), names)
+    constraint_tree, _ = _split(_constraints.expand(model.constraints, new), names)
     total = jnp.maximum(jnp.sum(weights), jnp.finfo(weights.dtype).tiny)
 
     def objective(free_params):

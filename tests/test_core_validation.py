@@ -1,5 +1,7 @@
 """Bad input raises before tracing, naming the argument, what was given and what was expected."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -164,3 +166,196 @@ def test_errors_are_raised_before_compiling(monkeypatch):
     monkeypatch.setattr(fit_module, "_fit_jit", boom)
     with pytest.raises(ValueError, match="weights must have shape"):
         fit(weights=np.ones(5))
+
+
+# ---------------------------------------------------------------------- issue 11: bad input, before compiling
+GAUSSIAN = jaxem.models.gaussian_mixture(2)
+POINTS = np.random.default_rng(0).normal(size=(30, 2))
+
+
+@pytest.mark.parametrize(
+    "model, data, pattern",
+    [
+        (
+            jaxem.models.gaussian_mixture(12),
+            np.random.default_rng(0).normal(size=(10, 2)),
+            r"10 observations.*at least 12",
+        ),
+        (jaxem.models.poisson_mixture(4), np.arange(3.0), r"3 observations.*at least 4"),
+        (jaxem.models.poisson_hmm(3), np.array([[2.0]]), r"1 real steps.*at least 3"),
+    ],
+)
+def test_more_components_than_observations_is_refused(model, data, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        jaxem.fit(model, data, key=KEY, max_iter=2)
+
+
+def test_more_components_than_weighted_observations_is_refused():
+    # Zero-weight rows do not count: 3 of the 10 points carry weight, 4 components.
+    weights = np.r_[np.ones(3), np.zeros(7)]
+    with pytest.raises(ValueError, match=r"3 observations with positive weight.*at least 4"):
+        jaxem.fit(jaxem.models.gaussian_mixture(4), POINTS[:10], weights=weights, key=KEY)
+
+
+def test_user_model_with_more_states_than_observations_is_allowed():
+    # ABO-style models enumerate more latent values than there are (weighted) cells: not refused.
+    model = jaxem.Model(log_joint, num_states=2, constraints=CONSTRAINTS)
+    result = jaxem.fit(model, DATA[:1], init_params=GOOD, max_iter=1)
+    assert np.isfinite(float(result.log_likelihood))
+
+
+@pytest.mark.parametrize(
+    "params, pattern",
+    [
+        ({**GOOD, "weights": jnp.array([-0.5, 1.5])}, r"\['weights'\] lies outside its constraint .*simplex.*>= 0"),
+        ({**GOOD, "weights": jnp.array([0.5, 0.6])}, r"\['weights'\] lies outside .*must sum to 1"),
+        ({**GOOD, "scales": jnp.array([1.0, 0.0])}, r"\['scales'\] lies outside .*positive.*> 0"),
+    ],
+)
+def test_params_outside_their_constraint_domain_are_refused_everywhere(params, pattern):
+    with pytest.raises(ValueError, match="init_params" + pattern):
+        fit(init_params=params)
+    for call in (jaxem.posterior, jaxem.log_likelihood, jaxem.em_step):
+        with pytest.raises(ValueError, match=r"params" + pattern):
+            call(MODEL, params, DATA)
+
+
+def test_init_output_outside_its_domain_is_refused():
+    bad_init = jaxem.Model(
+        log_joint,
+        num_states=2,
+        init=lambda k, d: {**init(k, d), "weights": jnp.array([0.7, 0.7])},
+        constraints=CONSTRAINTS,
+    )
+    with pytest.raises(ValueError, match=r"init\(key, data\)\['weights'\] lies outside .*must sum to 1"):
+        fit(model=bad_init)
+
+
+def test_covariances_not_positive_definite_are_refused_before_compiling(monkeypatch):
+    params = jaxem.fit(GAUSSIAN, POINTS, key=KEY, max_iter=2).params
+    import importlib
+
+    fit_module = importlib.import_module("jaxem.fit")
+    monkeypatch.setattr(fit_module, "_fit_jit", lambda *a: (_ for _ in ()).throw(AssertionError("compiled")))
+    asymmetric = params["covariances"].at[0, 0, 1].add(0.5)
+    with pytest.raises(ValueError, match=r"\['covariances'\] lies outside .*positive_definite.*symmetric"):
+        jaxem.fit(GAUSSIAN, POINTS, init_params={**params, "covariances": asymmetric})
+    indefinite = params["covariances"].at[0].set(jnp.array([[1.0, 2.0], [2.0, 1.0]]))
+    with pytest.raises(ValueError, match=r"positive definite; got a smallest eigenvalue of -1"):
+        jaxem.fit(GAUSSIAN, POINTS, init_params={**params, "covariances": indefinite})
+
+
+def test_hmm_rows_that_do_not_sum_to_one_are_refused():
+    model = jaxem.models.poisson_hmm(2)
+    params = {"initial": jnp.array([0.5, 0.5]), "transition": jnp.array([[0.9, 0.2], [0.1, 0.9]]), "rates": jnp.ones(2)}
+    counts = np.arange(10.0)[None]
+    with pytest.raises(ValueError, match=r"params\['transition'\] lies outside .*must sum to 1"):
+        jaxem.viterbi(model, params, counts)
+    with pytest.raises(ValueError, match=r"params\['initial'\] lies outside"):
+        jaxem.log_likelihood(model, {**params, "initial": jnp.array([0.2, 0.2]), "transition": jnp.eye(2)}, counts)
+
+
+@pytest.mark.parametrize(
+    "model, data, name, shape",
+    [
+        (jaxem.models.categorical_hmm(3, 4), np.array([[0, 1, 2, 3, 1]]), "transition", (1, 3)),
+        (jaxem.models.categorical_hmm(3, 4), np.array([[0, 1, 2, 3, 1]]), "probs", (1, 4)),
+        (jaxem.models.poisson_hmm(3), np.arange(6.0)[None], "rates", (1,)),
+        (jaxem.models.poisson_mixture(3), np.arange(6.0), "rates", (1,)),
+    ],
+)
+def test_wrong_parameter_shapes_that_indexing_would_clamp_are_refused(model, data, name, shape):
+    good = jaxem.fit(model, data, key=KEY, max_iter=1).params
+    bad = {**good, name: jnp.ones(shape) / shape[-1]}
+    expected = tuple(good[name].shape)
+    pattern = rf"\['{name}'\] must have shape {re.escape(str(expected))} .*got {re.escape(str(shape))}"
+    with pytest.raises(ValueError, match="params" + pattern):
+        jaxem.log_likelihood(model, bad, data)
+    with pytest.raises(ValueError, match="init_params" + pattern):
+        jaxem.fit(model, data, init_params=bad)
+
+
+def test_complex_data_is_refused():
+    with pytest.raises(TypeError, match=r"data must hold real numbers; got complex dtype complex128"):
+        fit(data=DATA + 1j)
+
+
+def test_zero_features_are_refused():
+    with pytest.raises(ValueError, match=r"data must have no zero-size axis .*got shape \(5, 0\)"):
+        jaxem.fit(GAUSSIAN, np.zeros((5, 0)), key=KEY)
+
+
+def test_one_dimensional_data_to_a_vector_model_is_refused():
+    params = jaxem.fit(GAUSSIAN, POINTS, key=KEY, max_iter=2).params
+    for call in (jaxem.posterior, jaxem.log_likelihood):
+        with pytest.raises(ValueError, match=r"Gaussian mixture must have shape \(N, D\); got shape \(30,\)"):
+            call(GAUSSIAN, params, POINTS[:, 0])
+
+
+def test_one_dimensional_data_to_a_user_vector_model_is_refused_by_its_init_shapes():
+    def vector_log_joint(params, x, z):
+        return jnp.log(params["weights"][z]) + jnp.sum(jax.scipy.stats.norm.logpdf(x, params["means"][z]))
+
+    def vector_init(key, data):
+        return {"weights": jnp.full(2, 0.5), "means": data[:2]}
+
+    model = jaxem.Model(
+        vector_log_joint, num_states=2, init=vector_init, constraints={"weights": jaxem.constraints.simplex}
+    )
+    params = vector_init(KEY, jnp.asarray(POINTS))
+    with pytest.raises(ValueError, match=r"params\['means'\] must have shape \(2,\) .*got \(2, 2\)"):
+        jaxem.posterior(model, params, POINTS[:, 0])
+
+
+@pytest.mark.parametrize(
+    "model, data, pattern",
+    [
+        (
+            jaxem.models.categorical_mixture(2, 3),
+            np.array([[0.0], [1.5], [2.0]]),
+            r"integer symbols in \[0, num_categories=3\).*1.5",
+        ),
+        (jaxem.models.categorical_mixture(2, 3), np.array([[0], [-2], [2]]), r"integer symbols.*-2"),
+        (jaxem.models.categorical_mixture(2, 3), np.array([[0], [3], [2]]), r"integer symbols.*3"),
+        (jaxem.models.categorical_hmm(2, 3), np.array([[0, 1, 2, 5]]), r"categorical HMM must be integer symbols.*5"),
+        (jaxem.models.bernoulli_mixture(2), np.array([[0.0, 1.0], [0.5, 1.0], [1.0, 0.0]]), r"binary.*0.5"),
+        (jaxem.models.poisson_mixture(2), np.array([0.0, -1.0, 3.0]), r"non-negative integer counts.*-1"),
+        (jaxem.models.poisson_hmm(2), np.array([[0.0, 2.5, 3.0]]), r"non-negative integer counts.*2.5"),
+    ],
+)
+def test_data_outside_a_family_support_is_refused(model, data, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        jaxem.fit(model, data, key=KEY, max_iter=2)
+
+
+def test_integer_data_to_a_gaussian_model_is_converted_to_float():
+    """Rule: integer (or bool) data are converted to the default float dtype, as scikit-learn does."""
+    counts = np.random.default_rng(1).poisson(5.0, size=(40, 2))
+    as_int = jaxem.fit(GAUSSIAN, counts, key=KEY, max_iter=5)
+    as_float = jaxem.fit(GAUSSIAN, counts.astype(np.float64), key=KEY, max_iter=5)
+    assert as_int.params["means"].dtype == jnp.float64  # x64 in the test suite: the default float
+    # The same float64 arithmetic on the same values: equal to rounding.
+    np.testing.assert_allclose(as_int.params["means"], as_float.params["means"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad_key", [0, 3.5, "key", np.zeros(2, np.int64)])
+def test_a_key_that_is_not_a_prng_key_is_refused_naming_key(bad_key):
+    with pytest.raises(TypeError, match=r"key must be a jax.random.key\(seed\)"):
+        fit(key=bad_key)
+    with pytest.raises(TypeError, match=r"key must be a jax.random.key\(seed\)"):
+        jaxem.sample_sequences(jaxem.models.poisson_hmm(2), None, bad_key, num_steps=3)
+
+
+def test_a_batch_of_keys_is_refused():
+    with pytest.raises(ValueError, match=r"key must be a single key \(shape \(\)\)"):
+        fit(key=jax.random.split(KEY, 2))
+
+
+def test_a_raw_prng_key_is_accepted():
+    result = fit(key=jax.random.PRNGKey(0))
+    assert np.isfinite(float(result.log_likelihood))
+
+
+def test_hmm_sample_weights_of_the_wrong_length_say_one_per_sequence():
+    with pytest.raises(ValueError, match=r"weights must have shape \(2,\), one per sequence; got shape \(10,\)"):
+        jaxem.fit(jaxem.models.poisson_hmm(2), np.ones((2, 5)), weights=np.ones(10), key=KEY)

@@ -203,7 +203,7 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="reg_covar"):
         jaxem.models.gaussian_mixture(2, reg_covar=-1.0)
     with pytest.raises(ValueError, match="init"):
-        jaxem.models.gaussian_mixture(2, init="kmeans")
+        jaxem.models.gaussian_mixture(2, init="k_means")
     with pytest.raises(ValueError, match="num_categories"):
         jaxem.models.categorical_mixture(2, 0)
 

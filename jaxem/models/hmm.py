@@ -18,7 +18,14 @@ Gaussian mixture, so the four covariance types behave identically.
 Initialisation (one restart): responsibilities from the mixture init scheme
 (default k-means++) on the steps as rows give the emission parameters by the
 same closed-form update; ``initial`` is uniform and ``transition`` is the
-add-one-smoothed count of consecutive hard assignments.
+add-one-smoothed count of consecutive assignments. As for the mixtures, the
+discrete families (Poisson, categorical) mix those responsibilities with the
+uniform ones (``DISCRETE_INIT_SMOOTHING``), so every starting emission and
+transition probability lies strictly inside (0, 1): from exact zeros EM
+cannot move.
+
+Data checks and degeneracy are those of :mod:`jaxem.models.support`; every
+HMM needs at least K real steps to be fitted (hmmlearn's rule).
 """
 
 from __future__ import annotations
@@ -28,9 +35,9 @@ import jax.numpy as jnp
 
 from jaxem import constraints
 from jaxem.markov import MarkovModel
-from jaxem.models import gaussian
+from jaxem.models import gaussian, support
 from jaxem.models.initialisation import check_init, initial_responsibilities
-from jaxem.models.mixtures import check_count, float_dtype
+from jaxem.models.mixtures import DISCRETE_INIT_SMOOTHING, check_count, float_dtype, smooth_responsibilities
 
 __all__ = ["categorical_hmm", "gaussian_hmm", "initial_update", "poisson_hmm", "transition_update"]
 
@@ -60,7 +67,7 @@ def _step_rows(data, marginals, weights):
     return data.flat_observations(), responsibilities, data.step_weights(weights)
 
 
-def _make_init(init, num_states, features, emission_update):
+def _make_init(init, num_states, features, emission_update, smoothing):
     """``init(key, data)`` for one restart from a mixture init scheme (or the user's callable)."""
     if callable(init):
         return init
@@ -69,6 +76,7 @@ def _make_init(init, num_states, features, emission_update):
         rows = data.flat_observations()
         step_weights = data.step_weights(jnp.ones(data.mask.shape[0], float_dtype()))
         responsibilities = initial_responsibilities(key, features(rows), num_states, init)
+        responsibilities = smooth_responsibilities(responsibilities, smoothing)
         emission = emission_update(rows, responsibilities, step_weights)
         hard = responsibilities.reshape(data.mask.shape + (num_states,))
         both = (data.mask[:, 1:] & data.mask[:, :-1]).astype(hard.dtype)
@@ -80,6 +88,15 @@ def _make_init(init, num_states, features, emission_update):
         }
 
     return start
+
+
+def _checks(validate_data, num_states, min_count):
+    """The data check, degeneracy flag and minimum size shared by the built-in HMMs."""
+    return {
+        "validate_data": validate_data,
+        "degenerate": support.degenerate_below(min_count),
+        "min_observations": num_states,
+    }
 
 
 def _chain_factors():
@@ -168,7 +185,7 @@ def gaussian_hmm(
         log_transition,
         log_emission,
         num_states=num_states,
-        init=_make_init(init, num_states, _as_rows, start_emission),
+        init=_make_init(init, num_states, _as_rows, start_emission, 0.0),
         constraints={**_CHAIN_CONSTRAINTS, "covariances": covariance_constraint},
         m_step={
             "initial": initial_update,
@@ -177,6 +194,11 @@ def gaussian_hmm(
             "covariances": update_covariances,
         },
         sample_emission=sample_emission,
+        **_checks(
+            support.gaussian_data("Gaussian HMM", 2, 3),
+            num_states,
+            lambda params: support.gaussian_min_count(covariance_type, params["means"].shape[-1]),
+        ),
     )
 
 
@@ -203,6 +225,7 @@ def poisson_hmm(num_states: int, *, init="kmeans++") -> MarkovModel:
 
     def rates_from(rows, responsibilities, step_weights):
         rates = gaussian.means_update(_as_rows(rows), responsibilities, step_weights)
+        rates = jnp.maximum(rates, jnp.finfo(rates.dtype).tiny)  # never exactly 0 (all-zero data)
         return rates.reshape((num_states,) + rows.shape[1:])
 
     def update_rates(data, marginals, weights, params):
@@ -216,10 +239,11 @@ def poisson_hmm(num_states: int, *, init="kmeans++") -> MarkovModel:
         log_transition,
         log_emission,
         num_states=num_states,
-        init=_make_init(init, num_states, _as_rows, lambda *a: {"rates": rates_from(*a)}),
+        init=_make_init(init, num_states, _as_rows, lambda *a: {"rates": rates_from(*a)}, DISCRETE_INIT_SMOOTHING),
         constraints={**_CHAIN_CONSTRAINTS, "rates": constraints.positive},
         m_step={"initial": initial_update, "transition": transition_update, "rates": update_rates},
         sample_emission=sample_emission,
+        **_checks(support.count_data("Poisson HMM"), num_states, lambda params: 1),
     )
 
 
@@ -274,8 +298,10 @@ def categorical_hmm(num_states: int, num_categories: int, *, init="kmeans++") ->
             num_states,
             lambda rows: one_hot(rows).reshape(rows.shape[0], -1),
             lambda *a: {"probs": probs_from(*a)},
+            DISCRETE_INIT_SMOOTHING,
         ),
         constraints={**_CHAIN_CONSTRAINTS, "probs": constraints.simplex},
         m_step={"initial": initial_update, "transition": transition_update, "probs": update_probs},
         sample_emission=sample_emission,
+        **_checks(support.categorical_data("categorical HMM", num_categories), num_states, lambda params: 1),
     )

@@ -11,7 +11,16 @@ exactly the engine a user-written model does, and can be copied or changed:
 ``dataclasses.replace(model, m_step=None)`` fits the same mixture by
 gradient M-steps alone.
 
-Initialisation schemes live in :mod:`jaxem.models.initialisation`.
+Initialisation schemes live in :mod:`jaxem.models.initialisation`. The
+discrete families (Poisson, Bernoulli, categorical) mix the scheme's
+responsibilities with the uniform ones, ``(1 - a) r + a / K`` with
+``a = DISCRETE_INIT_SMOOTHING = 0.1``, so every starting probability lies
+strictly inside (0, 1) and every rate is positive: a hard assignment gives
+exact zeros, which EM can never move away from.
+
+What data each family accepts, and when a component is degenerate, is in
+:mod:`jaxem.models.support`. Every mixture needs at least K observations of
+positive weight to be fitted (scikit-learn's rule).
 """
 
 from __future__ import annotations
@@ -21,24 +30,35 @@ import jax.numpy as jnp
 
 from jaxem import constraints
 from jaxem.model import Model
-from jaxem.models import gaussian
+from jaxem.models import gaussian, support
 from jaxem.models.initialisation import check_init, initial_responsibilities
 from jaxem.mstep import apply_closed_form
 
 __all__ = [
+    "DISCRETE_INIT_SMOOTHING",
     "bernoulli_mixture",
     "categorical_mixture",
     "check_count",
     "float_dtype",
     "gaussian_mixture",
     "poisson_mixture",
+    "smooth_responsibilities",
 ]
+
+DISCRETE_INIT_SMOOTHING = 0.1
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 
-def _make_init(init, num_components, features, m_step):
-    """``init(key, data)``: responsibilities from the scheme, then the registered updates."""
+def smooth_responsibilities(responsibilities, amount: float):
+    """``(1 - amount) r + amount / K``: every entry strictly positive for ``amount > 0``."""
+    if amount == 0:
+        return responsibilities
+    return (1.0 - amount) * responsibilities + amount / responsibilities.shape[-1]
+
+
+def _make_init(init, num_components, features, m_step, smoothing):
+    """``init(key, data)``: responsibilities from the scheme (smoothed), then the registered updates."""
     init = check_init(init)
     if callable(init):
         return init
@@ -46,20 +66,24 @@ def _make_init(init, num_components, features, m_step):
     def start(key, data):
         points = features(data)
         responsibilities = initial_responsibilities(key, points, num_components, init)
+        responsibilities = smooth_responsibilities(responsibilities, smoothing)
         return apply_closed_form(m_step, {}, data, responsibilities, jnp.ones(points.shape[0], points.dtype))
 
     return start
 
 
-def _mixture(log_joint, num_components, init, features, updates, constraint_of):
+def _mixture(log_joint, num_components, init, features, updates, constraint_of, validate_data, min_count, smoothing):
     """A mixture Model: ``weights`` on the simplex plus the family's registered updates."""
     m_step = {"weights": _weights_entry, **updates}
     return Model(
         log_joint,
         num_states=num_components,
-        init=_make_init(init, num_components, features, m_step),
+        init=_make_init(init, num_components, features, m_step, smoothing),
         constraints={"weights": constraints.simplex, **constraint_of},
         m_step=m_step,
+        validate_data=validate_data,
+        degenerate=support.degenerate_below(min_count),
+        min_observations=num_components,
     )
 
 
@@ -140,6 +164,9 @@ def gaussian_mixture(
         features,
         {"means": update_means, "covariances": update_covariances},
         {"means": constraints.real, "covariances": covariance_constraint},
+        support.gaussian_data("Gaussian mixture", 2, 2),
+        lambda params: support.gaussian_min_count(covariance_type, params["means"].shape[-1]),
+        0.0,
     )
 
 
@@ -182,9 +209,21 @@ def poisson_mixture(num_components: int, *, init="kmeans++") -> Model:
 
     def update_rates(data, responsibilities, weights, params):
         rates = _weighted_average(_flat(data), responsibilities, weights)
+        # Floored at the smallest normal number so a rate is never exactly 0 (all-zero data).
+        rates = jnp.maximum(rates, jnp.finfo(rates.dtype).tiny)
         return rates.reshape((num_components,) + data.shape[1:])
 
-    return _mixture(log_joint, num_components, init, _flat, {"rates": update_rates}, {"rates": constraints.positive})
+    return _mixture(
+        log_joint,
+        num_components,
+        init,
+        _flat,
+        {"rates": update_rates},
+        {"rates": constraints.positive},
+        support.count_data("Poisson mixture"),
+        lambda params: 1,
+        DISCRETE_INIT_SMOOTHING,
+    )
 
 
 def _weights_entry(data, responsibilities, weights, params):
@@ -215,10 +254,19 @@ def bernoulli_mixture(num_components: int, *, init="kmeans++") -> Model:
         return jnp.log(params["weights"][z]) + jnp.sum(log_f)
 
     def update_probs(data, responsibilities, weights, params):
-        return _weighted_average(_flat(data), responsibilities, weights)
+        # Clipped: the ratio of two rounded sums can exceed 1 by an ulp, and log1p(-p) is then NaN.
+        return jnp.clip(_weighted_average(_flat(data), responsibilities, weights), 0.0, 1.0)
 
     return _mixture(
-        log_joint, num_components, init, _flat, {"probs": update_probs}, {"probs": constraints.unit_interval}
+        log_joint,
+        num_components,
+        init,
+        _flat,
+        {"probs": update_probs},
+        {"probs": constraints.unit_interval},
+        support.binary_data("Bernoulli mixture"),
+        lambda params: 1,
+        DISCRETE_INIT_SMOOTHING,
     )
 
 
@@ -259,4 +307,14 @@ def categorical_mixture(num_components: int, num_categories: int, *, init="kmean
     def features(data):
         return one_hot(data).reshape(data.shape[0], -1)
 
-    return _mixture(log_joint, num_components, init, features, {"probs": update_probs}, {"probs": constraints.simplex})
+    return _mixture(
+        log_joint,
+        num_components,
+        init,
+        features,
+        {"probs": update_probs},
+        {"probs": constraints.simplex},
+        support.categorical_data("categorical mixture", num_categories),
+        lambda params: 1,
+        DISCRETE_INIT_SMOOTHING,
+    )
