@@ -149,3 +149,53 @@ def test_poisson_mixture_accepts_vector_counts():
     result = jaxem.fit(jaxem.models.poisson_mixture(2), x, key=jax.random.key(0), num_restarts=2, max_iter=50)
     assert result.params["rates"].shape == (2, 2)
     assert np.isfinite(float(result.log_likelihood))
+
+
+# ------------------------------------------------------------------ issue 11: no default restart dies on clean data
+def _latent_class_data(rng, num_points, num_items, num_classes):
+    probs = rng.uniform(0.05, 0.95, (num_classes, num_items))
+    labels = rng.integers(0, num_classes, num_points)
+    return (rng.uniform(size=(num_points, num_items)) < probs[labels]).astype(np.float32)
+
+
+@pytest.mark.parametrize("num_points, num_items, num_components", [(3000, 6, 3), (500, 20, 3)])
+def test_no_default_bernoulli_restart_fails_on_clean_latent_class_data(num_points, num_items, num_components):
+    # Before: 7 of 16 (3000 x 6) and 11 of 16 (500 x 20) default restarts ended failed with NaN
+    # (probabilities rounded just above 1, then log1p(-p) = NaN).
+    x = _latent_class_data(np.random.default_rng(num_items), num_points, num_items, num_components)
+    model = jaxem.models.bernoulli_mixture(num_components)
+    result = jaxem.fit(model, x, key=jax.random.key(0), num_restarts=16)
+    assert not np.any(np.asarray(result.restarts.failed))
+    probs = np.asarray(result.restarts.params["probs"])
+    assert np.all((probs >= 0) & (probs <= 1))
+
+
+DISCRETE_BUILDERS = {
+    "bernoulli": (
+        lambda init: jaxem.models.bernoulli_mixture(3, init=init),
+        lambda rng: _latent_class_data(rng, 200, 6, 3),
+    ),
+    "categorical": (
+        lambda init: jaxem.models.categorical_mixture(3, 4, init=init),
+        lambda rng: rng.integers(0, 4, (200, 5)),
+    ),
+    "poisson": (
+        lambda init: jaxem.models.poisson_mixture(3, init=init),
+        lambda rng: rng.poisson([0.0, 1.0, 6.0], (200, 3)),
+    ),
+}
+
+
+@pytest.mark.parametrize("scheme", jaxem.models.INIT_SCHEMES)
+@pytest.mark.parametrize("family", sorted(DISCRETE_BUILDERS))
+def test_discrete_starts_lie_strictly_inside_the_domain(family, scheme):
+    # Hard nearest-seed responsibilities gave exact 0 / 1 probabilities (and 0 rates for an all-zero
+    # feature), from which EM cannot move. Every init scheme now starts strictly inside.
+    build, draw = DISCRETE_BUILDERS[family]
+    model = build(scheme)
+    x = draw(np.random.default_rng(3))
+    starts = jax.vmap(model.init, in_axes=(0, None))(jax.random.split(jax.random.key(1), 8), jnp.asarray(x))
+    values = np.asarray(starts["rates" if family == "poisson" else "probs"])
+    assert np.all(values > 0), values.min()
+    if family != "poisson":
+        assert np.all(values < 1), values.max()

@@ -248,7 +248,25 @@ def poisson_hmm(num_states: int, *, init="kmeans++") -> MarkovModel:
 
 
 # ---------------------------------------------------------------------- categorical
-def categorical_hmm(num_states: int, num_categories: int, *, init="kmeans++") -> MarkovModel:
+def _dirichlet_start(num_states, num_categories):
+    """hmmlearn's random start: every state's emission rows drawn from a flat Dirichlet, uniform chain."""
+
+    def start(key, data):
+        rows = data.flat_observations()
+        shape = (num_states,) + rows.shape[1:] + (num_categories,)
+        draw = jax.random.dirichlet(key, jnp.ones(num_categories, float_dtype()), shape[:-1])
+        probs = draw + jnp.finfo(draw.dtype).tiny  # never an exact zero
+        uniform = jnp.full((num_states,), 1.0 / num_states, float_dtype())
+        return {
+            "initial": uniform,
+            "transition": jnp.broadcast_to(uniform, (num_states, num_states)),
+            "probs": probs / jnp.sum(probs, axis=-1, keepdims=True),
+        }
+
+    return start
+
+
+def categorical_hmm(num_states: int, num_categories: int, *, init="dirichlet") -> MarkovModel:
     """A hidden Markov model with categorical emissions.
 
     .. math::
@@ -259,12 +277,21 @@ def categorical_hmm(num_states: int, num_categories: int, *, init="kmeans++") ->
     ``probs`` is (K, C), as hmmlearn's ``emissionprob_``) or (S, T, D)
     (``probs`` (K, D, C), as the categorical mixture).
 
+    Init: ``"dirichlet"`` (default; hmmlearn's random start) draws every
+    emission row from a flat Dirichlet and starts ``initial`` and
+    ``transition`` uniform. The mixture schemes are accepted too (their
+    responsibilities smoothed, see the module docstring), but on symbol data
+    k-means++ seeds are a handful of distinct symbols, so its restarts start
+    from a few partitions only: on a 500-step, 3-state, 4-symbol sequence its
+    best of 16 restarts stayed 2.6 nats below hmmlearn's best of 16, where the
+    Dirichlet start matched it (``tests/test_hmm.py``).
+
     Example:
       >>> result = jaxem.fit(jaxem.models.categorical_hmm(2, 4), symbols, key=jax.random.key(0))
     """
     num_states = check_count(num_states, "num_states")
     check_count(num_categories, "num_categories")
-    init = check_init(init)
+    init = init if init == "dirichlet" else check_init(init)
     log_initial, log_transition = _chain_factors()
 
     def log_emission(params, x, z):
@@ -293,7 +320,9 @@ def categorical_hmm(num_states: int, num_categories: int, *, init="kmeans++") ->
         log_transition,
         log_emission,
         num_states=num_states,
-        init=_make_init(
+        init=_dirichlet_start(num_states, num_categories)
+        if init == "dirichlet"
+        else _make_init(
             init,
             num_states,
             lambda rows: one_hot(rows).reshape(rows.shape[0], -1),
