@@ -116,7 +116,7 @@ def _as_rows(x):
 
 # ---------------------------------------------------------------------- Gaussian
 def gaussian_hmm(
-    num_states: int, *, covariance_type: str = "full", reg_covar: float = 1e-6, init="kmeans++"
+    num_states: int, *, covariance_type: str = "full", reg_covar: float = 1e-6, init="kmeans"
 ) -> MarkovModel:
     """A hidden Markov model with Gaussian emissions ``x_t | z_t = k ~ N(mu_k, Sigma_k)``.
 
@@ -132,7 +132,8 @@ def gaussian_hmm(
       covariance_type: ``"full"``, ``"diag"``, ``"spherical"`` or ``"tied"``
         (shapes as in :func:`jaxem.models.gaussian_mixture`).
       reg_covar: non-negative value added to the covariance diagonal.
-      init: a mixture init scheme or a callable ``(key, data) -> params``.
+      init: a mixture init scheme (default ``"kmeans"``: k-means on the steps
+        as rows, as hmmlearn starts its means) or a callable ``(key, data) -> params``.
 
     Data: floats (S, T, D). Parameters: ``initial`` (K,), ``transition``
     (K, K), ``means`` (K, D), ``covariances``.

@@ -100,7 +100,7 @@ def float_dtype():
 
 # ---------------------------------------------------------------------- Gaussian
 def gaussian_mixture(
-    num_components: int, *, covariance_type: str = "full", reg_covar: float = 1e-6, init="kmeans++"
+    num_components: int, *, covariance_type: str = "full", reg_covar: float = 1e-6, init="kmeans"
 ) -> Model:
     """A Gaussian mixture with closed-form updates, as a :class:`jaxem.Model`.
 
@@ -120,7 +120,8 @@ def gaussian_mixture(
       reg_covar: non-negative number added to the covariance diagonal in the
         M-step (scikit-learn's meaning). With 0 a component that collapses
         onto repeated points makes its restart fail (flagged, not fatal).
-      init: ``"kmeans++"``, ``"random_points"``, ``"random_responsibilities"``
+      init: ``"kmeans"`` (default: k-means to convergence from greedy k-means++
+        seeds, as scikit-learn), ``"kmeans++"``, ``"random_points"``, ``"random_responsibilities"``
         or a callable ``(key, data) -> params``.
 
     Data: float array (N, D). Parameters: ``weights`` (K,), ``means`` (K, D),
