@@ -46,7 +46,9 @@ def main():
     # A restart "reached the best" when its final log-likelihood is within 0.01 nats of the best one's
     # (restarts stop at tol = 1e-6 per observation, so converged copies of one optimum differ by ~1e-3).
     reached = np.asarray(restarts.log_likelihood) >= float(result.log_likelihood) - 0.01
-    print(f"{'restart':>7} {'log-likelihood':>15} {'iterations':>10} {'converged':>9} {'failed':>6} {'reached best':>12}")
+    print(
+        f"{'restart':>7} {'log-likelihood':>15} {'iterations':>10} {'converged':>9} {'failed':>6} {'reached best':>12}"
+    )
     for r in range(len(restarts.log_likelihood)):
         marker = "  <- best" if r == int(result.best_restart) else ""
         print(
