@@ -253,6 +253,8 @@ def test_hmm_rows_that_do_not_sum_to_one_are_refused():
         jaxem.viterbi(model, params, counts)
     with pytest.raises(ValueError, match=r"params\['initial'\] lies outside"):
         jaxem.log_likelihood(model, {**params, "initial": jnp.array([0.2, 0.2]), "transition": jnp.eye(2)}, counts)
+    with pytest.raises(ValueError, match=r"params\['transition'\] lies outside .*must sum to 1"):
+        jaxem.sample_sequences(model, params, KEY, num_steps=5)
 
 
 @pytest.mark.parametrize(
