@@ -2,19 +2,8 @@
 
 from jaxem import constraints, datasets, models
 from jaxem.decoding import sample_sequences, viterbi
-from jaxem.fit import (
-    ConvergenceWarning,
-    DegenerateFitWarning,
-    FailedRestartsWarning,
-    FitError,
-    FitResult,
-    FitWarning,
-    Restarts,
-    em_step,
-    fit,
-    log_likelihood,
-    posterior,
-)
+from jaxem.diagnostics import ConvergenceWarning, DegenerateFitWarning, FailedRestartsWarning, FitError, FitWarning
+from jaxem.fit import FitResult, Restarts, em_step, fit, log_likelihood, posterior
 from jaxem.markov import MarkovModel
 from jaxem.model import Model
 

@@ -19,78 +19,31 @@ The objective is the weighted log-likelihood plus ``log_prior`` (MAP-EM).
 The best restart is the one with the highest final objective among those
 that did not fail.
 
-Restarts are independent, so they can be split over several devices (a
-sharding constraint on the batched starting parameters; XLA partitions the
-vmapped program and each device runs its share of the restarts). By default
-that happens on accelerators (every local GPU or TPU). On CPU it is opt-in:
-start JAX with one CPU device per core
-(``jax.config.update("jax_num_cpu_devices", os.cpu_count())`` before first
-use) and pass ``devices=jax.devices()``. XLA's CPU runtime can deadlock when
-several CPU devices run batched LAPACK calls (Cholesky, triangular solves)
-or FFTs at once: those calls fan out into the thread pool their callers
-already occupy. A split over CPU devices is therefore refused, before
-compiling, for a program that contains such calls (e.g. full or tied
-covariance Gaussians); diagonal Gaussian, Poisson, Bernoulli and
-categorical models have none.
+Restarts can be split over several devices: see :mod:`jaxem.devices`.
 """
 
 from __future__ import annotations
 
-import re
-import warnings
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxem import devices as _devices
 from jaxem import validation
+from jaxem.diagnostics import FitError, failure_message, warn_about
 from jaxem.estep import e_step
 from jaxem.mstep import DEFAULT_NUM_GRADIENT_STEPS, GradientSettings, default_optimizer, m_step
 
 __all__ = [
-    "ConvergenceWarning",
-    "DegenerateFitWarning",
-    "FailedRestartsWarning",
-    "FitError",
     "FitResult",
-    "FitWarning",
     "Restarts",
     "em_step",
     "fit",
     "log_likelihood",
     "posterior",
 ]
-
-
-class FitError(RuntimeError):
-    """Every restart failed.
-
-    Attributes:
-      restarts: the :class:`Restarts` of the failed fit (each restart's last
-        finite params, ``history`` up to the failure, ``failed_iteration`` and
-        ``failed_value``), for inspecting what went wrong.
-    """
-
-    def __init__(self, message, restarts=None):
-        super().__init__(message)
-        self.restarts = restarts
-
-
-class FitWarning(UserWarning):
-    """Base class of the warnings :func:`fit` gives about its result."""
-
-
-class ConvergenceWarning(FitWarning):
-    """The best restart stopped at ``max_iter`` without meeting the tolerance."""
-
-
-class DegenerateFitWarning(FitWarning):
-    """The best restart is degenerate (see ``Restarts.degenerate``)."""
-
-
-class FailedRestartsWarning(FitWarning):
-    """Some (not all) restarts failed; the best was chosen among the others."""
 
 
 class Restarts(NamedTuple):
@@ -224,10 +177,6 @@ def _fit_one(model, settings, max_iter, params, invalid_start, units, weights, t
     )
 
 
-def _split_restarts(tree, sharding):
-    return tree if sharding is None else jax.lax.with_sharding_constraint(tree, sharding)
-
-
 def _init_program(model, dtype, keys, units):
     starts = jax.vmap(model.init, in_axes=(0, None))(keys, model.update_data(units))
     return validation.cast_params(starts, dtype)
@@ -237,7 +186,7 @@ _init_jit = jax.jit(_init_program, static_argnums=(0, 1))
 
 
 def _fit_program(model, settings, max_iter, sharding, init_params, invalid_start, units, weights, tol):
-    init_params = _split_restarts(init_params, sharding)
+    init_params = _devices.split_restarts(init_params, sharding)
     restarts = jax.vmap(_fit_one, in_axes=(None, None, None, 0, 0, None, None, None))(
         model, settings, max_iter, init_params, invalid_start, units, weights, tol
     )
@@ -246,53 +195,6 @@ def _fit_program(model, settings, max_iter, sharding, init_params, invalid_start
 
 
 _fit_jit = jax.jit(_fit_program, static_argnums=(0, 1, 2, 3))
-
-
-def _check_devices(devices):
-    if devices is None:
-        local = jax.local_devices()
-        return local if local[0].platform != "cpu" else local[:1]  # CPU: opt-in, see the module docstring
-    checked = list(devices) if isinstance(devices, (list, tuple)) else []
-    if not checked or not all(isinstance(d, jax.Device) for d in checked):
-        raise TypeError(
-            f"devices must be a non-empty list or tuple of jax.Device (e.g. jax.devices()); got {devices!r}."
-        )
-    platforms = sorted({d.platform for d in checked})
-    if len(platforms) > 1:
-        raise ValueError(f"devices must all be of one platform; got platforms {platforms}.")
-    if len(set(checked)) < len(checked):
-        raise ValueError(f"devices must not repeat a device; got {devices!r}.")
-    return checked
-
-
-_POOL_BLOCKING_CALL = re.compile(r"@(lapack_\w+|ducc_\w+)|stablehlo\.(fft)")
-
-
-def _check_cpu_split(sharding, arguments):
-    """Refuses a split over CPU devices when the program has calls that can deadlock XLA:CPU."""
-    if sharding is None or next(iter(sharding.device_set)).platform != "cpu":
-        return
-    text = _fit_jit.lower(*arguments).as_text()
-    calls = sorted({a or b for a, b in _POOL_BLOCKING_CALL.findall(text)})
-    if calls:
-        raise ValueError(
-            f"devices: splitting the restarts over {len(sharding.device_set)} CPU devices is refused for this model: "
-            f"its program calls {calls}, which can deadlock XLA's CPU runtime when several CPU devices run them at "
-            "once. Pass devices=jax.devices()[:1] (one CPU device) for this model."
-        )
-
-
-def _restart_sharding(devices, num_restarts):
-    """The sharding that splits the restart axis over ``devices`` (None: one device).
-
-    With ``num_restarts`` not a multiple of the number of devices, the
-    restarts go to the largest number of them that divides it evenly.
-    """
-    used = max(n for n in range(1, len(devices) + 1) if num_restarts % n == 0)
-    if used == 1:
-        return None
-    mesh = jax.sharding.Mesh(np.array(devices[:used]), ("restarts",))
-    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("restarts"))
 
 
 def _settings(optimizer, num_gradient_steps):
@@ -322,21 +224,6 @@ def _check_enough_observations(model, units, weights):
             f"{model.min_observations} to be fitted (one per latent value, num_states={model.num_states!r}); "
             "use fewer states or more data."
         )
-
-
-def _failure_message(restarts: Restarts) -> str:
-    failed_iteration = np.asarray(restarts.failed_iteration)
-    failed_value = np.asarray(restarts.failed_value)
-    lines = []
-    for r in range(min(len(failed_iteration), 5)):
-        lines.append(f"restart {r}: objective became {failed_value[r]} at iteration {failed_iteration[r]}")
-    more = "" if len(failed_iteration) <= 5 else f" (and {len(failed_iteration) - 5} more)"
-    return (
-        f"All {len(failed_iteration)} restarts failed: " + "; ".join(lines) + more + ". Iteration 0 means the "
-        "starting parameters already give a non-finite log-likelihood. Check that log_joint returns a finite value "
-        "for at least one latent value of every observation, and that init produces valid parameters "
-        "(positive scales, weights on the simplex)."
-    )
 
 
 def fit(
@@ -394,7 +281,7 @@ def fit(
     max_iter = validation.check_positive_int(max_iter, "max_iter", minimum=0)
     tol = validation.check_tol(tol)
     settings = _settings(optimizer, num_gradient_steps)
-    devices = _check_devices(devices)
+    devices = _devices.check_devices(devices)
     _check_enough_observations(model, units, weights)
     if init_params is not None:
         if key is not None:
@@ -413,14 +300,14 @@ def fit(
     else:
         batch, invalid = _starts_from_init(model, key, num_restarts, units, example)
         size = invalid.size
-    sharding = _restart_sharding(devices, size)
+    sharding = _devices.restart_sharding(devices, size)
     arguments = (model, settings, max_iter, sharding, batch, invalid, units, weights, jnp.asarray(tol, weights.dtype))
     with jax.default_device(devices[0]):
-        _check_cpu_split(sharding, arguments)
+        _devices.check_cpu_split(sharding, lambda: _fit_jit.lower(*arguments).as_text())
         restarts, best = _fit_jit(*arguments)
     failed = np.asarray(restarts.failed)
     if failed.all():
-        raise FitError(_failure_message(restarts), restarts)
+        raise FitError(failure_message(restarts), restarts)
     pick = lambda x: x[best]
     result = FitResult(
         params=jax.tree.map(pick, restarts.params),
@@ -433,7 +320,7 @@ def fit(
         restarts=restarts,
         degenerate=restarts.degenerate[best],
     )
-    _warn_about(result, tol, max_iter, float(np.sum(np.asarray(weights))))
+    warn_about(result, tol, max_iter, float(np.sum(np.asarray(weights))))
     return result
 
 
@@ -464,42 +351,6 @@ def _starts_from_init(model, key, num_restarts, units, example):
     if all(p is not None for p in problems):
         raise ValueError(problems[0])
     return starts, np.array([p is not None for p in problems])
-
-
-def _warn_about(result: FitResult, tol: float, max_iter: int, total_weight: float):
-    """Says out loud what the per-restart flags record: failures, degeneracy, no convergence."""
-    restarts = result.restarts
-    best = int(result.best_restart)
-    failed = np.asarray(restarts.failed)
-    if failed.any():
-        first = int(np.argmax(failed))
-        warnings.warn(
-            f"{int(failed.sum())} of {failed.size} restarts failed (restart {first}: objective became "
-            f"{float(restarts.failed_value[first])} at iteration {int(restarts.failed_iteration[first])}); the best "
-            "restart was chosen among the others. Iteration 0 means the start was invalid (not finite, or outside "
-            "its constraints) or gave a non-finite log-likelihood. See result.restarts.failed.",
-            FailedRestartsWarning,
-            stacklevel=3,
-        )
-    if bool(result.degenerate):
-        count = int(np.sum(np.asarray(restarts.degenerate)))
-        warnings.warn(
-            f"the best restart ({best}) is degenerate: the model's degeneracy check flags it (for the built-ins, a "
-            f"component holds fewer observations than its parameters need); {count} of {failed.size} restarts are "
-            "degenerate (result.restarts.degenerate). Try fewer components, more data or a larger reg_covar.",
-            DegenerateFitWarning,
-            stacklevel=3,
-        )
-    iterations = int(result.num_iterations)
-    if tol > 0 and max_iter > 0 and not bool(result.converged) and iterations >= max_iter:
-        history = np.asarray(result.history)
-        change = abs(float(history[iterations] - history[iterations - 1])) / max(total_weight, 1e-300)
-        warnings.warn(
-            f"the best restart ({best}) stopped at max_iter={max_iter} without converging: its last change was "
-            f"{change:.3g} per unit weight, above tol={tol:g}. Increase max_iter, or loosen tol.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
 
 
 def _em_step_program(model, settings, params, units, weights):
