@@ -25,9 +25,10 @@ starting or given parameter before anything is compiled:
 * ``positive``: every entry ``> 0``.
 * ``unit_interval``: every entry in ``[0, 1]``.
 * ``simplex``: entries ``>= 0`` and each vector along the last axis sums to
-  one within ``sqrt(eps)`` of the dtype (3.5e-4 in float32, 1.5e-8 in
-  float64). Exact zeros are allowed (a left-to-right transition matrix).
-* ``positive_definite``: symmetric within ``sqrt(eps)`` relative to the
+  one within ``max(sqrt(eps), 1e-5)`` of the dtype (3.5e-4 in float32,
+  1e-5 in float64, hmmlearn's tolerance, so float32 values cast to float64
+  still pass). Exact zeros are allowed (a left-to-right transition matrix).
+* ``positive_definite``: symmetric within that tolerance relative to the
   largest entry, and with a Cholesky factor (checked in float64).
 """
 
@@ -93,7 +94,7 @@ def _log_clipped(x):
 
 def _tolerance(x) -> float:
     dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
-    return float(np.sqrt(np.finfo(dtype).eps))
+    return max(float(np.sqrt(np.finfo(dtype).eps)), 1e-5)
 
 
 def _positive_domain(x):
