@@ -138,7 +138,5 @@ def sample_sequences(model: MarkovModel, params, key, num_steps: int, num_sequen
     num_steps = validation.check_positive_int(num_steps, "num_steps")
     num_sequences = validation.check_positive_int(num_sequences, "num_sequences")
     key = validation.check_key(key)
-    problem = validation.value_problems(model, jax.tree.map(lambda x: jnp.asarray(x)[None], params), "params")[0]
-    if problem is not None:
-        raise ValueError(problem.replace(" (restart 0)", ""))
+    validation.check_values(model, params, "params")
     return _sample_jit(model, num_steps, params, jax.random.split(key, num_sequences))

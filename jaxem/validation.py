@@ -257,15 +257,14 @@ def value_problems(model, batch, source: str) -> list:
     return problems
 
 
-def _check_domains(model, params, source: str):
-    tree = _constraints.expand(model.constraints, params)
-    for (path, leaf), constraint in zip(jax.tree_util.tree_flatten_with_path(params)[0], jax.tree.leaves(tree)):
-        if _is_tracer(leaf):
-            continue
-        message = constraint.domain_error(leaf)
-        if message is not None:
-            where = f"{source}{jax.tree_util.keystr(path)}"
-            raise ValueError(f"{where} lies outside its constraint {constraint!r}: {message}.")
+def check_values(model, params, source: str, batched: bool = False):
+    """Raises the first of :func:`value_problems` for one set of params (or a batch); tracers are skipped."""
+    if any(_is_tracer(x) for x in jax.tree.leaves(params)):
+        return
+    batch = params if batched else jax.tree.map(lambda x: np.asarray(x)[None], params)
+    for problem in value_problems(model, batch, source):
+        if problem is not None:
+            raise ValueError(problem if batched else problem.replace(" (restart 0)", ""))
 
 
 def check_params(model, params, example_unit, source: str, host_values: bool = True, expected=None, batched=False):
@@ -284,8 +283,6 @@ def check_params(model, params, example_unit, source: str, host_values: bool = T
             )
         if jnp.issubdtype(jnp.result_type(leaf), jnp.complexfloating):
             raise TypeError(f"{where} must be a real float array; got complex dtype {jnp.result_type(leaf)}.")
-        if host_values and not _is_tracer(leaf) and not np.all(np.isfinite(np.asarray(leaf))):
-            raise ValueError(f"{where} must be finite; got {np.asarray(leaf)!r}.")
     if model.m_step is not None and not isinstance(params, dict):
         raise TypeError(
             f"{source} must be a dict of parameters when the model registers m_step updates; got {type(params).__name__}."
@@ -299,7 +296,7 @@ def check_params(model, params, example_unit, source: str, host_values: bool = T
     check_constraints(model, params, source)
     _check_shapes(params, expected, source, batched)
     if host_values:
-        _check_domains(model, params, source)
+        check_values(model, params, source, batched)
     one = jax.tree.map(lambda x: x[0], params) if batched else params
     try:
         out = jax.eval_shape(model.example_log_joint, one, example_unit)
