@@ -314,7 +314,7 @@ def check_params(model, params, example_unit, source: str, host_values: bool = T
 
 def checked_params(model, params, units, example, source: str = "params"):
     """``params`` checked (shapes from the model's init, constraint domains, log_joint) and
-    cast to one float dtype (:func:`jaxem.param_dtype`)."""
+    cast to one float dtype (:func:`param_dtype`)."""
     check_params(model, params, example, source, expected=expected_shapes(model, units))
     return cast_params(params, param_dtype(params, units))
 

@@ -90,15 +90,6 @@ def _make_init(init, num_states, features, emission_update, smoothing):
     return start
 
 
-def _checks(validate_data, num_states, min_count):
-    """The data check, degeneracy flag and minimum size shared by the built-in HMMs."""
-    return {
-        "validate_data": validate_data,
-        "degenerate": support.degenerate_below(min_count),
-        "min_observations": num_states,
-    }
-
-
 def _chain_factors():
     def log_initial(params, z):
         return jnp.log(params["initial"][z])
@@ -195,7 +186,7 @@ def gaussian_hmm(
             "covariances": update_covariances,
         },
         sample_emission=sample_emission,
-        **_checks(
+        **support.built_in_checks(
             support.gaussian_data("Gaussian HMM", 2, 3),
             num_states,
             lambda params: support.gaussian_min_count(covariance_type, params["means"].shape[-1]),
@@ -244,7 +235,7 @@ def poisson_hmm(num_states: int, *, init="kmeans++") -> MarkovModel:
         constraints={**_CHAIN_CONSTRAINTS, "rates": constraints.positive},
         m_step={"initial": initial_update, "transition": transition_update, "rates": update_rates},
         sample_emission=sample_emission,
-        **_checks(support.count_data("Poisson HMM"), num_states, lambda params: 1),
+        **support.built_in_checks(support.count_data("Poisson HMM"), num_states, lambda params: 1),
     )
 
 
@@ -333,5 +324,7 @@ def categorical_hmm(num_states: int, num_categories: int, *, init="dirichlet") -
         constraints={**_CHAIN_CONSTRAINTS, "probs": constraints.simplex},
         m_step={"initial": initial_update, "transition": transition_update, "probs": update_probs},
         sample_emission=sample_emission,
-        **_checks(support.categorical_data("categorical HMM", num_categories), num_states, lambda params: 1),
+        **support.built_in_checks(
+            support.categorical_data("categorical HMM", num_categories), num_states, lambda params: 1
+        ),
     )

@@ -81,9 +81,7 @@ def _mixture(log_joint, num_components, init, features, updates, constraint_of, 
         init=_make_init(init, num_components, features, m_step, smoothing),
         constraints={"weights": constraints.simplex, **constraint_of},
         m_step=m_step,
-        validate_data=validate_data,
-        degenerate=support.degenerate_below(min_count),
-        min_observations=num_components,
+        **support.built_in_checks(validate_data, num_components, min_count),
     )
 
 

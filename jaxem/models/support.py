@@ -32,6 +32,7 @@ import numpy as np
 
 __all__ = [
     "binary_data",
+    "built_in_checks",
     "categorical_data",
     "count_data",
     "degenerate_below",
@@ -124,3 +125,14 @@ def degenerate_below(min_count):
         return jnp.any(counts < min_count(params))
 
     return degenerate
+
+
+def built_in_checks(validate_data, num_components: int, min_count):
+    """The ``validate_data``, ``degenerate`` and ``min_observations`` fields every built-in model sets:
+    its family's data check, a component below ``min_count(params)`` observations, and one
+    observation (or real step) per component."""
+    return {
+        "validate_data": validate_data,
+        "degenerate": degenerate_below(min_count),
+        "min_observations": num_components,
+    }
