@@ -16,25 +16,24 @@ for each, the ratio scikit-learn / jaxem, and jaxem's compile time.
   initialisation cheap.
 * "generic" is the same mixture written by a user as a plain log joint
   (``jax.scipy.stats.multivariate_normal.logpdf`` on ONE observation and ONE
-  component) with the closed-form updates registered, through the same
-  engine path as any user model.
+  component) with the built-in family's statistics and maximiser, through
+  the same engine path as any user model.
 
 Run: ``python benchmarks/gmm_vs_sklearn.py`` (add ``--x64`` for float64 jaxem;
 the default is JAX's float32 while scikit-learn always works in float64).
+``--configs`` picks the configurations (default ``full:8,diag:8,full:16,generic:8``;
+``type:D``). The issue's large problem is
+``--num-points 1000000 --num-components 8 --restarts 8 --configs full:10``.
 ``--breakdown`` also prints, for the generic path, the time of the user's
 log-potentials alone (the E-step's input table, all restarts vmapped) and of
 the bare ``jax.lax.linalg.triangular_solve`` calls that
 ``multivariate_normal.logpdf`` issues on those shapes (one (N, D) right-hand
-side per restart and component), per restart, to show where its time goes;
-and, for the built-in full-covariance mixtures, the same fit with the
-covariance update registered as "keep the old value", so the difference is
-what the centred covariance scatter costs per restart-iteration.
+side per restart and component), per restart, to show where its time goes.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import platform
 import time
 import warnings
@@ -61,23 +60,22 @@ def _data(num_points, num_features, num_components, seed=0):
     return centres[labels] + scales[labels] * rng.normal(size=(num_points, num_features))
 
 
-def _generic_model(num_components, reg_covar):
-    """The mixture as a user would write it: one observation, one component, plus registered updates."""
+def _generic_model(builtin):
+    """The mixture as a user would write it: one observation, one component, with the built-in
+    family's closed-form statistics and maximiser."""
     import jax
     import jax.numpy as jnp
 
     import jaxem
-    from jaxem.models import gaussian
 
     def log_joint(params, x, z):
         return jnp.log(params["weights"][z]) + jax.scipy.stats.multivariate_normal.logpdf(
             x, params["means"][z], params["covariances"][z]
         )
 
-    def update(data, responsibilities, weights, params):
-        return gaussian.gaussian_update(data, responsibilities, weights, "full", reg_covar)
-
-    return jaxem.Model(log_joint, num_states=num_components, m_step=update)
+    return jaxem.Model(
+        log_joint, num_states=builtin.num_states, statistics=builtin.statistics, maximize=builtin.maximize
+    )
 
 
 def _time_jaxem(model, x, init_params, iterations):
@@ -171,12 +169,12 @@ def main(argv=None):
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--sklearn-restarts", type=int, default=2)
     parser.add_argument("--sklearn-iterations", type=int, default=3)
-    parser.add_argument("--large-d", type=int, default=16)
     parser.add_argument(
         "--generic-restarts", type=int, default=4, help="restarts for the (much slower) generic user-log-joint path"
     )
     parser.add_argument("--generic-iterations", type=int, default=3)
     parser.add_argument("--x64", action="store_true", help="run jaxem in float64")
+    parser.add_argument("--configs", default="full:8,diag:8,full:16,generic:8", help="type:D, comma-separated")
     parser.add_argument(
         "--breakdown",
         action="store_true",
@@ -206,7 +204,10 @@ def main(argv=None):
     header = f"{'config':<32}{'jaxem s/restart-it':>20}{'sklearn s/restart-it':>22}{'ratio':>9}{'compile s':>11}"
     print(header)
     print("-" * len(header))
-    configs = [("full", 8, False), ("diag", 8, False), ("full", args.large_d, False), ("full", 8, True)]
+    configs = []
+    for item in args.configs.split(","):
+        kind, features = item.split(":")
+        configs.append(("full" if kind == "generic" else kind, int(features), kind == "generic"))
     for covariance_type, num_features, generic in configs:
         x = _data(args.num_points, num_features, args.num_components)
         builtin = jaxem.models.gaussian_mixture(
@@ -216,7 +217,7 @@ def main(argv=None):
         iterations = args.generic_iterations if generic else args.iterations
         keys = jax.random.split(jax.random.key(0), restarts)
         start = jax.jit(jax.vmap(builtin.init, in_axes=(0, None)))(keys, jnp.asarray(x))
-        model = _generic_model(args.num_components, reg_covar) if generic else builtin
+        model = _generic_model(builtin) if generic else builtin
         jaxem_time, compile_time = _time_jaxem(model, x, start, iterations)
         start64 = jax.tree.map(lambda leaf: np.asarray(leaf, np.float64), start)
         start64["weights"] /= start64["weights"].sum(axis=1, keepdims=True)  # float32 -> exact float64 simplex
@@ -229,15 +230,6 @@ def main(argv=None):
             f"{compile_time:>11.2f}",
             flush=True,
         )
-        if covariance_type == "full" and not generic and args.breakdown:
-            keep = dict(builtin.m_step, covariances=lambda data, resp, weights, params: params["covariances"])
-            without, _ = _time_jaxem(dataclasses.replace(builtin, m_step=keep), x, start, iterations)
-            print(
-                f"  full breakdown, s per restart-iteration: without the covariance update {without:.5f}, so the "
-                f"centred scatter costs {jaxem_time - without:.5f}; scikit-learn / (fit without it) = "
-                f"{sklearn_time / without:.1f}x",
-                flush=True,
-            )
         if generic and args.breakdown:
             table, solves = _generic_breakdown(model, x, start)
             print(

@@ -118,24 +118,23 @@ def bench_jaxem(model, x, starts, devices):
 
 
 def profile_jaxem(model, x, starts):
-    """Seconds per restart of one E-step (log-likelihood and marginals) and one M-step, vmapped over restarts."""
-    from jaxem.estep import e_step
-    from jaxem.mstep import GradientSettings, default_optimizer, m_step
+    """Seconds per restart of one E-step (log-likelihood, statistics) and one M-step, vmapped over restarts."""
+    from jaxem.estep import expectations
+    from jaxem.mstep import closed_form
 
     dtype = jnp.float32 if args.float32 else jnp.float64
     params = jax.tree.map(lambda a: jnp.asarray(a, dtype), starts)
     units = model.units(jnp.asarray(x, dtype), None)
     weights = jnp.ones(S, dtype)
-    settings = GradientSettings(default_optimizer(), 10)
     potentials = jax.jit(jax.vmap(lambda p: jax.vmap(lambda u: model.log_potentials(p, u))(units)))
-    e_only = jax.jit(jax.vmap(lambda p: e_step(model, p, units, weights)[:2]))
-    marginals = e_only(params)[0]
-    m_only = jax.jit(jax.vmap(lambda p, m: m_step(model, p, units, m, weights, settings)))
+    e_only = jax.jit(jax.vmap(lambda p: expectations(model, p, units, weights, S)))
+    statistics = e_only(params).statistics
+    m_only = jax.jit(jax.vmap(lambda s, p: closed_form(model, s, p)))
     results = {}
     for name, run in (
         ("emission and chain log-potentials", lambda: potentials(params)),
-        ("E-step (potentials + forward + reverse pass)", lambda: e_only(params)),
-        ("M-step (closed form)", lambda: m_only(params, marginals)),
+        ("E-step (potentials + forward + reverse pass + statistics)", lambda: e_only(params)),
+        ("M-step (closed form from the statistics)", lambda: m_only(statistics, params)),
     ):
         jax.block_until_ready(run())
         results[name] = timed(run, repeats=5) / args.restarts

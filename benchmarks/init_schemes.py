@@ -88,7 +88,7 @@ def _run_scheme(scheme, data, hmm):
     fit_first, _ = _timed(fit)
     fit_warm, (log_likelihood, num_iterations, failed) = _timed(fit)
     keys = jax.random.split(key, NUM_RESTARTS)  # the keys jaxem.fit gives model.init
-    init_data = model.update_data(model.units(data, None))  # what jaxem.fit gives model.init (host-side checks)
+    init_data = model.statistics_data(model.units(data, None))  # what jaxem.fit gives model.init (host-side checks)
     init_first, _ = _timed(lambda: _init_all(model, keys, init_data))
     init_warm, _ = _timed(lambda: _init_all(model, keys, init_data))
     return {

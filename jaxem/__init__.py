@@ -1,15 +1,20 @@
 """jaxem: Expectation-Maximization from a user-written log joint, on JAX."""
 
-from jaxem import constraints, datasets, models
+from jaxem import algorithm, chunks, constraints, datasets, families, models
+from jaxem.algorithm import EM, EMInfo, EMState, em
 from jaxem.decoding import sample_sequences, viterbi
 from jaxem.diagnostics import ConvergenceWarning, DegenerateFitWarning, FailedRestartsWarning, FitError, FitWarning
-from jaxem.fit import FitResult, Restarts, em_step, fit, log_likelihood, posterior
-from jaxem.markov import MarkovModel
+from jaxem.driver import FitResult, Restarts, fit
+from jaxem.evaluation import em_step, log_likelihood, posterior
+from jaxem.markov import MarkovModel, Sequences
 from jaxem.model import Model
 
 __all__ = [
+    "EM",
     "ConvergenceWarning",
     "DegenerateFitWarning",
+    "EMInfo",
+    "EMState",
     "FailedRestartsWarning",
     "FitError",
     "FitResult",
@@ -17,9 +22,14 @@ __all__ = [
     "MarkovModel",
     "Model",
     "Restarts",
+    "Sequences",
+    "algorithm",
+    "chunks",
     "constraints",
     "datasets",
+    "em",
     "em_step",
+    "families",
     "fit",
     "log_likelihood",
     "models",

@@ -81,6 +81,17 @@ class Constraint:
     def __repr__(self) -> str:
         return f"jaxem.constraints.{self.name}"
 
+    def __reduce__(self):
+        # The built-in constraints pickle as references to this module's objects (their
+        # functions are local); a user's constraint pickles as its parts.
+        if globals().get(self.name) is self:
+            return (_named, (self.name,))
+        return (Constraint, (self.name, self.forward, self.inverse, self.domain))
+
+
+def _named(name: str) -> Constraint:
+    return globals()[name]
+
 
 def _tiny(x):
     return jnp.finfo(jnp.result_type(x)).tiny

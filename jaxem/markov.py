@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxem import validation
+from jaxem.static import ByValue
 
 __all__ = [
     "ChainPotentials",
@@ -93,7 +94,7 @@ class MarkovPosterior(NamedTuple):
 
 
 class SequenceData(NamedTuple):
-    """What ``init`` and closed-form ``m_step`` updates receive as ``data``.
+    """What ``init`` and ``statistics`` receive as ``data`` (for ``statistics``, a chunk of sequences).
 
     Attributes:
       observations: the data pytree, leaves (S, T, ...), with every padding
@@ -184,10 +185,8 @@ def _forward_sequential(potentials, length):
     The carry is the normalised message ``a_t = alpha_t - c_t`` with ``c_t =
     max_k alpha_t(k)`` (so ``max a_t = 0``), and ``log p(x_{1:L}) = sum_{t<=L}
     (c_t - c_{t-1}) + logsumexp a_L``. Carrying ``alpha_t`` itself, which
-    grows like ``-t`` nats, would leave float32 an absolute resolution of
-    ~0.06 nats by ``|alpha| ~ 6e5``: at T = 1e5 that cost 4.6e-4 of the
-    log-likelihood (relative) and 2e-2 in the posteriors; normalised, 2.8e-8
-    and 2e-5 (``python benchmarks/ab_variants.py precision-long``; tested in
+    grows like ``-t`` nats, would leave float32 an absolute resolution that
+    shrinks with the sequence length (tested in
     ``tests/test_hmm.py::test_float32_long_sequence_keeps_its_precision``).
 
     The logsumexp over ``j`` is evaluated as the product
@@ -199,13 +198,9 @@ def _forward_sequential(potentials, length):
     The recursion runs over all T steps and the result reads ``a_L`` and the
     increments ``c_t - c_{t-1}`` up to ``L``: both depend only on steps
     ``<= L``, so the padding steps after ``L`` never reach the result and
-    their gradients (marginals) are exactly zero. That costs nothing per step,
-    where masking every step with ``t < L`` made float32 fits ~1.2x slower
-    (``python benchmarks/ab_variants.py forward-mask``). Reading ``a_L`` needs
-    every message kept; with ``length=None`` (no padding: ``L = T``) the
-    scan keeps only the last one and the scales, which made whole fits
-    1.03-1.15x (float32) and 1.10-1.20x (float64) faster over several runs
-    (``python benchmarks/ab_variants.py no-padding [--x64]``).
+    their gradients (marginals) are exactly zero, with no per-step mask.
+    Reading ``a_L`` needs every message kept; with ``length=None`` (no
+    padding: ``L = T``) the scan keeps only the last one and the scales.
     """
     initial, transition, emission = potentials
     shift = _finite_max(transition, axis=(-2, -1), keepdims=True)
@@ -307,7 +302,7 @@ def log_partition(potentials: ChainPotentials, length, parallel: bool = False):
 
 # ---------------------------------------------------------------------- the model
 @dataclasses.dataclass(frozen=True, eq=False)
-class MarkovModel:
+class MarkovModel(ByValue):
     """A hidden Markov model given by three factors of its complete-data log joint.
 
     ``log p(x_{1:T}, z_{1:T}) = log_initial(z_1) + sum_t log_transition(z_{t-1}, z_t)
@@ -327,13 +322,20 @@ class MarkovModel:
       init: ``(key, data) -> params`` for one restart; ``data`` is a
         :class:`SequenceData`.
       constraints: as for :class:`jaxem.Model`.
-      m_step: closed-form updates ``update(data, marginals, weights, params)``
-        (or one function returning a params dict) with ``data`` a
-        :class:`SequenceData`, ``marginals`` a :class:`ChainPotentials` with a
-        leading sequence axis (``initial`` (S, K) = gamma_1, ``transition``
-        (S, K, K) = sum_t xi_t, ``emission`` (S, T, K) = gamma_t) and
-        ``weights`` (S,).
+      statistics: the closed-form M-step's data half,
+        ``statistics(data, marginals, weights, params) -> pytree`` for a
+        CHUNK of n sequences: ``data`` a :class:`SequenceData`, ``marginals``
+        a :class:`ChainPotentials` with a leading sequence axis (``initial``
+        (n, K) = gamma_1, ``transition`` (n, K, K) = sum_t xi_t, ``emission``
+        (n, T, K) = gamma_t) and ``weights`` (n,) (zero for sequences counted
+        in another chunk). Its results must add over disjoint chunks.
+      maximize: ``maximize(statistics, params) -> dict`` of new values, as
+        for :class:`jaxem.Model`.
       log_prior: ``(params) -> scalar`` for MAP-EM.
+      batch_log_emission: optional ``(params, observations) -> (T, K)``, the
+        table of ``log_emission`` over the T steps of ONE sequence at once
+        (leaves (T, ...)); it must equal ``log_emission`` entry by entry. Used
+        instead of evaluating ``log_emission`` per step and state.
       sample_emission: optional ``(key, params, z) -> x``, one observation
         from state ``z``; needed by :func:`sample_sequences` for observations.
       parallel: if True the E-step forms the log-semiring product of the
@@ -367,8 +369,10 @@ class MarkovModel:
     num_states: int
     init: Callable[..., Any] | None = None
     constraints: Any = None
-    m_step: Any = None
+    statistics: Callable[..., Any] | None = None
+    maximize: Callable[..., Any] | None = None
     log_prior: Callable[..., Any] | None = None
+    batch_log_emission: Callable[..., Any] | None = None
     sample_emission: Callable[..., Any] | None = None
     parallel: bool = False
     validate_data: Callable[..., Any] | None = None
@@ -386,7 +390,10 @@ class MarkovModel:
             self,
             {
                 "init": "(key, data) -> params",
+                "statistics": "(data, marginals, weights, params) -> statistics",
+                "maximize": "(statistics, params) -> dict",
                 "log_prior": "(params) -> scalar",
+                "batch_log_emission": "(params, observations) -> (T, K)",
                 "sample_emission": "(key, params, z) -> x",
                 "validate_data": "(observations) -> observations",
                 "degenerate": "(params, counts) -> bool",
@@ -401,8 +408,16 @@ class MarkovModel:
     def state_shape(self) -> tuple[int, ...]:
         return (int(self.num_states),)
 
-    def units(self, data, lengths):
-        """Checks the sequence axes and ``lengths``; returns :class:`Sequences` (S units)."""
+    def units(self, data, lengths=None, check: bool = True):
+        """:class:`Sequences` (S units) from the data and ``lengths``; with ``check`` (concrete
+        inputs) the sequence axes, ``lengths`` and the values are checked on the host."""
+        if not check:
+            if lengths is None:
+                return Sequences(data, None)
+            length = jnp.asarray(lengths, jnp.int32)
+            num_steps = jax.tree.leaves(data)[0].shape[1]
+            mask = jax.vmap(_pad_mask, in_axes=(0, None))(length, num_steps)
+            return Sequences(_fill_padding(data, mask), length)
         shapes = [tuple(np.shape(x)) for x in jax.tree.leaves(data)]
         if any(len(shape) < 2 for shape in shapes):
             raise ValueError(
@@ -431,15 +446,19 @@ class MarkovModel:
         lengths = np.full(num_sequences, num_steps) if units.length is None else np.asarray(units.length)
         return int(np.sum(np.where(np.asarray(weights) > 0, lengths, 0)))
 
-    def expected_counts(self, marginals: ChainPotentials, weights):
-        """``sum_s w_s sum_t gamma_{s,t}``, the expected number of steps in each state (K,), with the
-        weights rescaled to sum to the number of real steps in sequences of positive weight."""
-        counts = jnp.einsum("s,stk->k", weights, marginals.emission, precision=_HIGHEST)
-        steps = jnp.sum(jnp.where(weights > 0, jnp.sum(marginals.emission, axis=(1, 2)), 0.0))
-        return counts * steps / jnp.sum(counts)
+    def potential_count(self, example_unit: Sequences) -> int:
+        """Numbers in one sequence's log-potentials (for the chunk-size budget)."""
+        num_steps = jax.tree.leaves(example_unit.observations)[0].shape[0]
+        k = int(self.num_states)
+        return num_steps * k + k * k + k
 
-    def update_data(self, units: Sequences) -> SequenceData:
-        """The :class:`SequenceData` that ``init`` and closed-form updates receive."""
+    def weighted_counts(self, marginals: ChainPotentials, weights):
+        """``sum_s w_s sum_t gamma_{s,t}`` over a chunk: the expected number of steps in each state (K,)."""
+        weights = jnp.where(weights > 0, weights, 0.0)
+        return jnp.einsum("s,stk->k", weights, marginals.emission, precision=_HIGHEST)
+
+    def statistics_data(self, units: Sequences) -> SequenceData:
+        """The :class:`SequenceData` that ``init`` and ``statistics`` receive."""
         num_sequences, num_steps = jax.tree.leaves(units.observations)[0].shape[:2]
         if units.length is None:
             lengths = jnp.full((num_sequences,), num_steps, jnp.int32)
@@ -457,7 +476,10 @@ class MarkovModel:
     def _tables(self, params, observations):
         states = jnp.arange(self.num_states, dtype=jnp.int32)
         initial, transition = self.chain_tables(params)
-        emission = jax.vmap(lambda x: jax.vmap(lambda z: self.log_emission(params, x, z))(states))(observations)
+        if self.batch_log_emission is not None:
+            emission = self.batch_log_emission(params, observations)
+        else:
+            emission = jax.vmap(lambda x: jax.vmap(lambda z: self.log_emission(params, x, z))(states))(observations)
         dtype = jnp.result_type(initial, transition, emission, float)
         return initial.astype(dtype), transition.astype(dtype), emission.astype(dtype)
 
@@ -467,6 +489,10 @@ class MarkovModel:
         if unit.length is not None:
             emission = jnp.where(_pad_mask(unit.length, emission.shape[0])[:, None], emission, 0.0)
         return ChainPotentials(initial, transition, emission)
+
+    def chunk_potentials(self, params, units: Sequences) -> ChainPotentials:
+        """The log-potentials of every sequence of a chunk (leading axis n)."""
+        return jax.vmap(lambda unit: self.log_potentials(params, unit))(units)
 
     def log_partition(self, potentials: ChainPotentials, unit: Sequences):
         """``log p(x_{1:L})`` by the forward algorithm (see :func:`log_partition`)."""

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxem import validation
+from jaxem.static import ByValue
 
 __all__ = ["Model"]
 
@@ -53,7 +54,7 @@ def _normalise_num_states(num_states) -> tuple[int, ...]:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Model:
+class Model(ByValue):
     """A latent-variable model given by its complete-data log joint.
 
     Args:
@@ -69,13 +70,25 @@ class Model:
       constraints: a pytree prefix of the params holding
         :mod:`jaxem.constraints` objects (default ``real``). When params are a
         dict, top-level keys left out are ``real``.
-      m_step: closed-form updates. Either a dict ``{name: update}`` where
-        ``update(data, responsibilities, weights, params)`` returns the new
-        value of ``params[name]`` (updates run in the dict's order and each
-        sees the params with the earlier updates applied), or one function
-        with the same signature returning a (partial) params dict. Parameters
-        without an update are set by gradient ascent on Q.
+      statistics: the closed-form M-step's data half:
+        ``statistics(data, responsibilities, weights, params) -> pytree`` for
+        a CHUNK of observations (``data`` leaves (n, ...),
+        ``responsibilities`` (n, *num_states), ``weights`` (n,), zero for
+        observations counted in another chunk), at the E-step's ``params``.
+        Its results must ADD over disjoint chunks (sums over observations,
+        e.g. ``sum_i w_i r_ik x_i``): the engine sums them over chunks and
+        devices.
+      maximize: the other half: ``maximize(statistics, params) -> dict`` of
+        the new values of the parameters it sets, from the summed statistics
+        and the E-step's params. Parameters it does not return are set by
+        gradient ascent on Q.
       log_prior: ``log_prior(params) -> scalar``; makes the fit MAP-EM.
+      batch_log_joint: optional ``batch_log_joint(params, data) -> (n,
+        *num_states)``, the table of ``log_joint`` for a CHUNK of n
+        observations at once. It must equal ``log_joint`` on every entry; the
+        E-step and Q use it instead of evaluating ``log_joint`` per
+        observation, so a model can share work across the chunk (the
+        built-ins write their log-densities as one matrix product per chunk).
       validate_data: optional host-side check of the data, run before
         anything is traced: ``validate_data(data) -> data`` raises
         ``ValueError``/``TypeError`` naming what is wrong (e.g. symbols
@@ -104,8 +117,10 @@ class Model:
     num_states: Any
     init: Callable[..., Any] | None = None
     constraints: Any = None
-    m_step: Any = None
+    statistics: Callable[..., Any] | None = None
+    maximize: Callable[..., Any] | None = None
     log_prior: Callable[..., Any] | None = None
+    batch_log_joint: Callable[..., Any] | None = None
     validate_data: Callable[..., Any] | None = None
     degenerate: Callable[..., Any] | None = None
     min_observations: int = 1
@@ -120,7 +135,10 @@ class Model:
             self,
             {
                 "init": "(key, data) -> params",
+                "statistics": "(data, responsibilities, weights, params) -> statistics",
+                "maximize": "(statistics, params) -> dict",
                 "log_prior": "(params) -> scalar",
+                "batch_log_joint": "(params, data) -> table",
                 "validate_data": "(data) -> data",
                 "degenerate": "(params, counts) -> bool",
             },
@@ -132,27 +150,32 @@ class Model:
     def state_shape(self) -> tuple[int, ...]:
         return _normalise_num_states(self.num_states)
 
-    def units(self, data, lengths):
-        """The per-unit data the engine vmaps over (for a mixture, the data itself), checked:
-        finite, and through ``validate_data``."""
+    def units(self, data, lengths=None, check: bool = True):
+        """The per-unit data the engine vmaps over (for a mixture, the data itself); with ``check``
+        (concrete data), checked on the host: finite, and through ``validate_data``."""
         if lengths is not None:
             raise ValueError("lengths is only for MarkovModel sequences; got lengths for a mixture Model.")
+        if not check:
+            return data
         validation.check_finite(data)
         return data if self.validate_data is None else self.validate_data(data)
+
+    def potential_count(self, example_unit) -> int:
+        """Numbers in one unit's log-potentials (for the chunk-size budget)."""
+        del example_unit
+        return math.prod(self.state_shape)
 
     def observation_count(self, units, weights) -> int:
         """Observations with positive weight (host-side)."""
         del units
         return int(np.count_nonzero(np.asarray(weights) > 0))
 
-    def expected_counts(self, marginals, weights):
-        """``sum_i w_i p(z | x_i)``, the expected number of observations per latent value, with the
-        weights rescaled to sum to the number of observations of positive weight."""
-        counts = jnp.tensordot(weights, marginals, axes=1)
-        return counts * jnp.sum(weights > 0) / jnp.sum(weights)
+    def weighted_counts(self, marginals, weights):
+        """``sum_i w_i p(z | x_i)`` over a chunk: expected observations per latent value."""
+        return jnp.tensordot(jnp.where(weights > 0, weights, 0.0), marginals, axes=1)
 
-    def update_data(self, units):
-        """What closed-form updates receive as ``data``."""
+    def statistics_data(self, units):
+        """What ``init`` and ``statistics`` receive as ``data``."""
         return units
 
     def latent_values(self):
@@ -167,6 +190,14 @@ class Model:
         """The table ``log p(x, z)`` over every ``z``, shape ``num_states``."""
         table = jax.vmap(lambda z: self.log_joint(params, unit, z))(self.latent_values())
         return table.reshape(self.state_shape)
+
+    def chunk_potentials(self, params, units):
+        """The log-potentials of every unit of a chunk (leading axis n): ``batch_log_joint`` when
+        given, else ``log_potentials`` per unit."""
+        if self.batch_log_joint is None:
+            return jax.vmap(lambda unit: self.log_potentials(params, unit))(units)
+        table = self.batch_log_joint(params, units)
+        return table.reshape((jax.tree.leaves(units)[0].shape[0],) + self.state_shape)
 
     def log_partition(self, potentials, unit):
         del unit

@@ -1,15 +1,16 @@
-"""The M-step: closed-form updates where registered, generalized EM elsewhere.
+"""The M-step: closed-form maximisation from additive statistics, generalized EM elsewhere.
 
-Given the E-step marginals at ``theta_t``:
+Given the E-step at ``theta_t`` (:class:`jaxem.estep.Expectations`):
 
-1. Closed-form updates run first. A dict ``{name: update}`` runs in order,
-   each update seeing the params with the earlier ones applied (so a
-   covariance update sees the new means); a single function returns a partial
-   params dict from the old params.
+1. A model with a closed form gives ``maximize(statistics, params)``: from
+   the statistics summed over the data at ``theta_t`` (and ``theta_t``
+   itself, e.g. for the reference point of centred moments) it returns the
+   new values of the parameters it sets, as a dict.
 2. The remaining parameters are moved by an optax optimizer on
    ``Q(theta | theta_t) + log_prior(theta)`` in unconstrained space (each leaf
-   through its constraint), with the registered parameters held at their new
-   values. That is expectation-conditional maximization.
+   through its constraint), with the closed-form parameters held at their
+   new values (expectation-conditional maximization). Q is a sum over chunks
+   of the data (:func:`jaxem.estep.expected_log_joint`).
 3. Guarantee: the iterate with the highest objective among the optimizer's
    iterates is taken; if none beats the starting parameters, the final
    iterate is pulled back toward them by halving; if that fails too the old
@@ -34,7 +35,7 @@ import optax
 from jaxem import constraints as _constraints
 from jaxem.estep import expected_log_joint
 
-__all__ = ["GradientSettings", "apply_closed_form", "default_optimizer", "m_step", "registered_names"]
+__all__ = ["DEFAULT_NUM_GRADIENT_STEPS", "GradientSettings", "closed_form", "default_optimizer", "m_step"]
 
 DEFAULT_NUM_GRADIENT_STEPS = 10
 _MAX_BACKTRACKS = 10
@@ -53,29 +54,19 @@ class GradientSettings(NamedTuple):
     num_steps: int
 
 
-def registered_names(model, data, marginals, weights, params) -> tuple[str, ...]:
-    """Top-level parameter names set in closed form (static: found by shape evaluation)."""
-    if model.m_step is None:
-        return ()
-    if isinstance(model.m_step, dict):
-        return tuple(model.m_step)
-    shapes = jax.eval_shape(model.m_step, data, marginals, weights, params)
-    return tuple(shapes)
-
-
-def apply_closed_form(m_step, params, data, marginals, weights):
-    """Applies registered updates: a dict runs in order (each update sees the earlier
-    results), one function returns a partial params dict. Used by the M-step and by
-    built-in inits (which start from ``params = {}``)."""
-    if m_step is None:
-        return params
-    params = dict(params)
-    if isinstance(m_step, dict):
-        for name, update in m_step.items():
-            params[name] = update(data, marginals, weights, params)
-    else:
-        params.update(m_step(data, marginals, weights, params))
-    return params
+def closed_form(model, statistics, params) -> dict:
+    """``model.maximize(statistics, params)``, checked to set known parameters ({} without a closed form)."""
+    if model.maximize is None:
+        return {}
+    update = model.maximize(statistics, params)
+    if not isinstance(update, dict):
+        raise TypeError(f"maximize must return a dict of new parameter values; got {type(update).__name__}.")
+    unknown = sorted(set(update) - set(params), key=str)
+    if unknown:
+        raise ValueError(
+            f"maximize returns values for {unknown}, which are not keys of the params ({sorted(params, key=str)})."
+        )
+    return {name: jnp.asarray(value, params[name].dtype) for name, value in update.items()}
 
 
 def _split(params, names):
@@ -137,21 +128,24 @@ def _gradient_ascent(objective, free, constraint_tree, settings: GradientSetting
     return jax.tree.map(lambda new, old: jnp.where(accept, new, old).astype(old.dtype), new_free, free)
 
 
-def m_step(model, params, units, marginals, weights, settings: GradientSettings):
-    """One M-step from the E-step marginals; returns params with unchanged dtypes."""
-    data = model.update_data(units)
-    names = registered_names(model, data, marginals, weights, params)
-    new = apply_closed_form(model.m_step, params, data, marginals, weights)
-    new = jax.tree.map(lambda n, o: jnp.asarray(n, o.dtype), new, params)
-    if isinstance(params, dict) and set(names) >= set(params):
+def m_step(model, params, statistics, units, weights, settings: GradientSettings, chunk_size: int, axis_name=None):
+    """One M-step from the E-step at ``params``; returns params with unchanged dtypes."""
+    update = closed_form(model, statistics, params)
+    new = {**params, **update} if update else params
+    if update and set(update) >= set(params):
         return new
+    names = tuple(update)
     free, fixed = _split(new, names)
     constraint_tree, _ = _split(_constraints.expand(model.constraints, new), names)
-    total = jnp.maximum(jnp.sum(weights), jnp.finfo(weights.dtype).tiny)
+    total = jnp.sum(weights)
+    if axis_name is not None:
+        total = jax.lax.psum(total, axis_name)
+    total = jnp.maximum(total, jnp.finfo(weights.dtype).tiny)
+    q = expected_log_joint(model, params, units, weights, chunk_size, axis_name)
 
     def objective(free_params):
         full = _merge(free_params, fixed)
-        value = expected_log_joint(model, full, units, marginals, weights)
+        value = q(full)
         if model.log_prior is not None:
             value = value + model.log_prior(full)
         return value / total

@@ -127,24 +127,15 @@ def cast_params(params, dtype):
 
 
 def check_model_functions(model, optional: dict[str, str]):
-    """Optional callables (name -> expected signature) and ``m_step`` of a model, at construction."""
+    """Optional callables (name -> expected signature) of a model, at construction; ``statistics``
+    and ``maximize`` come together."""
     for name, signature in optional.items():
         value = getattr(model, name)
         if value is not None and not callable(value):
             raise TypeError(f"{name} must be callable {signature} or None; got {value!r}.")
-    m_step = model.m_step
-    if m_step is None or callable(m_step):
-        return
-    if not isinstance(m_step, dict):
-        raise TypeError(
-            "m_step must be None, a dict {parameter name: update function} or one function "
-            f"returning a params dict; got {type(m_step).__name__}."
-        )
-    for name, update in m_step.items():
-        if not callable(update):
-            raise TypeError(
-                f"m_step[{name!r}] must be callable (data, responsibilities, weights, params); got {update!r}."
-            )
+    if (model.statistics is None) != (model.maximize is None):
+        given, missing = ("statistics", "maximize") if model.maximize is None else ("maximize", "statistics")
+        raise ValueError(f"a closed-form M-step needs both statistics and maximize; got {given} without {missing}.")
 
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:
@@ -200,20 +191,33 @@ def _is_tracer(x) -> bool:
     return isinstance(x, jax.core.Tracer)
 
 
-def expected_shapes(model, units):
+def _init_shapes(model, key, units):
+    return model.init(key, model.statistics_data(units))
+
+
+_init_shapes_jit = jax.jit(_init_shapes, static_argnums=0)
+
+
+def expected_shapes(model, units, raise_errors: bool = False):
     """The params' shapes the model's ``init`` gives for this data (None without an init).
 
-    ``init`` is only shape-evaluated (nothing runs). This is how every model
-    knows its parameter shapes: a (1, 3) ``transition`` for three states, or
-    means fitted on (N, D) data given with 1-D data, are caught here.
+    ``init`` is only shape-evaluated (nothing runs), through a jitted function
+    whose trace JAX caches: a second fit of the same model on data of the
+    same shapes does not trace ``init`` again. This is how every model knows
+    its parameter shapes: a (1, 3) ``transition`` for three states, or means
+    fitted on (N, D) data given with 1-D data, are caught here. With
+    ``raise_errors`` an init that cannot be shape-evaluated raises
+    ``ValueError``; otherwise it gives no shape check.
     """
     if model.init is None:
         return None
     try:
-        return jax.eval_shape(model.init, jax.random.key(0), model.update_data(units))
+        return _init_shapes_jit.eval_shape(model, jax.random.key(0), units)
     except ValueError:  # the model's own data checks (e.g. a Gaussian needs (N, D) data)
         raise
-    except Exception:  # noqa: BLE001 - an init that cannot be shape-evaluated: no shape check
+    except Exception as error:
+        if raise_errors:
+            raise ValueError(f"init failed on (key, data): {type(error).__name__}: {error}") from error
         return None
 
 
@@ -283,16 +287,11 @@ def check_params(model, params, example_unit, source: str, host_values: bool = T
             )
         if jnp.issubdtype(jnp.result_type(leaf), jnp.complexfloating):
             raise TypeError(f"{where} must be a real float array; got complex dtype {jnp.result_type(leaf)}.")
-    if model.m_step is not None and not isinstance(params, dict):
+    if model.maximize is not None and not isinstance(params, dict):
         raise TypeError(
-            f"{source} must be a dict of parameters when the model registers m_step updates; got {type(params).__name__}."
+            f"{source} must be a dict of parameters when the model has a closed-form maximize; "
+            f"got {type(params).__name__}."
         )
-    if isinstance(model.m_step, dict):
-        missing = sorted(set(model.m_step) - set(params), key=str)
-        if missing:
-            raise ValueError(
-                f"m_step registers updates for {missing}, which are not keys of the params from {source} ({sorted(params, key=str)})."
-            )
     check_constraints(model, params, source)
     _check_shapes(params, expected, source, batched)
     if host_values:

@@ -1,4 +1,4 @@
-"""Restarts split over several devices give the same fit as on one device.
+"""Restarts, or the data, split over several devices give the same fit as on one device.
 
 JAX fixes its number of CPU devices when it starts, so the comparison runs in
 a subprocess started with two CPU devices (the test process has one). It uses
@@ -10,6 +10,8 @@ import json
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 SCRIPT = textwrap.dedent(
     """
@@ -43,6 +45,37 @@ SCRIPT = textwrap.dedent(
             hmm, counts, lengths=lengths, key=jax.random.key(2), num_restarts=6, max_iter=15, tol=0.0, devices=d
         ),
     }
+    poisson = jaxem.models.poisson_mixture(3)
+    poisson_counts = rng.poisson(np.repeat([1.0, 6.0, 15.0], 67)[:, None], (201, 2)).astype(float)
+    gradient = jaxem.Model(
+        poisson.log_joint, num_states=3, init=poisson.init, constraints=poisson.constraints
+    )  # the same mixture with every parameter moved by the gradient M-step
+    data_cases = {
+        "data-poisson": lambda d, s: jaxem.fit(
+            poisson, poisson_counts, key=jax.random.key(3), num_restarts=3, max_iter=15, tol=0.0, devices=d, split=s
+        ),
+        "data-gradient": lambda d, s: jaxem.fit(
+            gradient, poisson_counts, key=jax.random.key(3), num_restarts=2, max_iter=5, tol=0.0, devices=d, split=s
+        ),
+        "data-hmm": lambda d, s: jaxem.fit(
+            hmm, counts, lengths=lengths, key=jax.random.key(2), num_restarts=3, max_iter=15, tol=0.0, devices=d,
+            split=s,
+        ),
+    }
+    for name, run in data_cases.items():
+        split, single = run(jax.devices(), "data"), run(one, "restarts")
+        leaves = lambda r: [np.asarray(x) for x in jax.tree.leaves((r.restarts.params, r.restarts.log_likelihood))]
+        out[name] = {
+            "max_relative_difference": max(
+                float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300))) for a, b in zip(leaves(split), leaves(single))
+            ),
+            "same_best": int(split.best_restart) == int(single.best_restart),
+        }
+    try:
+        jaxem.fit(jaxem.models.gaussian_mixture(3), points, key=jax.random.key(1), num_restarts=2, devices=jax.devices(), split="data")
+        out["full_data_refused"] = ""
+    except ValueError as error:
+        out["full_data_refused"] = str(error)
     for name, run in cases.items():
         split, single = run(jax.devices()), run(one)
         leaves = lambda r: [np.asarray(x) for x in jax.tree.leaves((r.restarts.params, r.restarts.log_likelihood))]
@@ -59,10 +92,14 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_restarts_split_over_two_cpu_devices_equal_one_device():
-    done = subprocess.run([sys.executable, "-c", SCRIPT], check=False, capture_output=True, text=True, timeout=300)
+@pytest.fixture(scope="module")
+def out():
+    done = subprocess.run([sys.executable, "-c", SCRIPT], check=False, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_restarts_split_over_two_cpu_devices_equal_one_device(out):
     assert out["devices"] == 2
     assert out["default_on"] == 1  # on CPU, splitting is opt-in
     assert "lapack_" in out["full_refused"] and "devices=jax.devices()[:1]" in out["full_refused"]
@@ -75,4 +112,15 @@ def test_restarts_split_over_two_cpu_devices_equal_one_device():
         # Each device runs the same per-restart arithmetic; XLA may compile a
         # half-size batch with other loop tilings, so sums may round in another
         # order (~1e-16 per step), compounded over 15 EM iterations: 1e-9.
+        assert out[name]["max_relative_difference"] < 1e-9, (name, out[name])
+
+
+def test_data_split_over_two_cpu_devices_equals_one_device(out):
+    """Each device sums the statistics of half the units (201 observations: one zero-weight pad;
+    3 sequences: one pad), the sums are added across devices, and every device runs the same loop."""
+    assert "splitting the data over 2 CPU devices is refused" in out["full_data_refused"]
+    for name in ("data-poisson", "data-gradient", "data-hmm"):
+        assert out[name]["same_best"], (name, out[name])
+        # Half sums added across devices round in another order (~1e-16), compounded over the
+        # iterations: 1e-9, as for the restart split.
         assert out[name]["max_relative_difference"] < 1e-9, (name, out[name])

@@ -22,22 +22,28 @@ def init(key, data):
     }
 
 
-def update_weights(data, resp, w, params):
-    counts = jnp.sum(w[:, None] * resp, axis=0)
-    return counts / counts.sum()
-
-
-def update_means(data, resp, w, params):
+def statistics(data, resp, w, params):
+    """Weighted moments about the E-step's means: additive over chunks of the data."""
     wr = w[:, None] * resp
-    return (wr * data[:, None]).sum(0) / wr.sum(0)
+    centred = data[:, None] - params["means"]
+    return {"counts": wr.sum(0), "sums": (wr * centred).sum(0), "squares": (wr * centred**2).sum(0)}
 
 
-def update_scales(data, resp, w, params):
-    wr = w[:, None] * resp
-    return jnp.sqrt((wr * (data[:, None] - params["means"]) ** 2).sum(0) / wr.sum(0))
+def maximize(stats, params):
+    counts = stats["counts"]
+    shift = stats["sums"] / counts
+    return {
+        "weights": counts / counts.sum(),
+        "means": params["means"] + shift,
+        "scales": jnp.sqrt(stats["squares"] / counts - shift**2),
+    }
 
 
-CLOSED = {"weights": update_weights, "means": update_means, "scales": update_scales}
+def maximize_weights_and_means(stats, params):
+    return {key: value for key, value in maximize(stats, params).items() if key != "scales"}
+
+
+CLOSED = {"statistics": statistics, "maximize": maximize}
 
 
 def make_data(seed=0, n=(150, 100)):
@@ -51,7 +57,7 @@ START = {"weights": jnp.array([0.5, 0.5]), "means": jnp.array([-1.0, 1.0]), "sca
 
 @pytest.fixture(scope="module")
 def closed_fit():
-    model = jaxem.Model(log_joint, num_states=2, init=init, constraints=CONSTRAINTS, m_step=CLOSED)
+    model = jaxem.Model(log_joint, num_states=2, init=init, constraints=CONSTRAINTS, **CLOSED)
     return jaxem.fit(model, DATA, init_params=START, tol=1e-13, max_iter=1000)
 
 
@@ -68,7 +74,7 @@ def test_closed_form_and_gradient_reach_same_likelihood(closed_fit):
 def test_mixed_closed_form_and_gradient_ecm(closed_fit):
     """Weights and means in closed form, scales by gradient: expectation-conditional maximization."""
     model = jaxem.Model(
-        log_joint, num_states=2, constraints=CONSTRAINTS, m_step={"weights": update_weights, "means": update_means}
+        log_joint, num_states=2, constraints=CONSTRAINTS, statistics=statistics, maximize=maximize_weights_and_means
     )
     result = jaxem.fit(model, DATA, init_params=START, tol=1e-13, max_iter=1000)
     np.testing.assert_allclose(result.log_likelihood, closed_fit.log_likelihood, rtol=1e-6)
@@ -79,7 +85,7 @@ def test_mixed_closed_form_and_gradient_ecm(closed_fit):
 
 def test_closed_form_matches_em_step_loop(closed_fit):
     """fit with tol=0 and max_iter=k equals k calls of em_step."""
-    model = jaxem.Model(log_joint, num_states=2, constraints=CONSTRAINTS, m_step=CLOSED)
+    model = jaxem.Model(log_joint, num_states=2, constraints=CONSTRAINTS, **CLOSED)
     params = START
     for _ in range(7):
         params = jaxem.em_step(model, params, DATA)
@@ -92,7 +98,7 @@ def test_closed_form_matches_em_step_loop(closed_fit):
 
 
 def test_restarts_and_best_selection():
-    model = jaxem.Model(log_joint, num_states=2, init=init, constraints=CONSTRAINTS, m_step=CLOSED)
+    model = jaxem.Model(log_joint, num_states=2, init=init, constraints=CONSTRAINTS, **CLOSED)
     result = jaxem.fit(model, DATA, key=jax.random.key(0), num_restarts=8, max_iter=200)
     restarts = result.restarts
     assert restarts.log_likelihood.shape == (8,) and restarts.history.shape == (8, 201)
@@ -107,7 +113,7 @@ def test_restarts_and_best_selection():
 def test_failing_restart_is_isolated():
     """A restart whose component collapses on an isolated point fails; the other goes on."""
     data = np.concatenate([make_data(1), [40.0]])
-    model = jaxem.Model(log_joint, num_states=2, constraints=CONSTRAINTS, m_step=CLOSED)
+    model = jaxem.Model(log_joint, num_states=2, constraints=CONSTRAINTS, **CLOSED)
     good = {"weights": jnp.array([0.5, 0.5]), "means": jnp.array([-2.0, 2.0]), "scales": jnp.array([1.0, 1.0])}
     bad = {"weights": jnp.array([0.5, 0.5]), "means": jnp.array([0.0, 40.0]), "scales": jnp.array([3.0, 1e-3])}
     batch = jax.tree.map(lambda a, b: jnp.stack([a, b]), good, bad)
@@ -123,7 +129,7 @@ def test_failing_restart_is_isolated():
 
 
 def test_all_restarts_failing_raises_with_explanation():
-    model = jaxem.Model(log_joint, num_states=2, constraints=CONSTRAINTS, m_step=CLOSED)
+    model = jaxem.Model(log_joint, num_states=2, constraints=CONSTRAINTS, **CLOSED)
     # Inside every constraint's domain, but so narrow that no data point has a finite density.
     start = {"weights": jnp.array([0.5, 0.5]), "means": jnp.array([0.05, 1.05]), "scales": jnp.array([1e-300, 1e-300])}
     with pytest.raises(jaxem.FitError, match=r"(?s)restart 0: objective became (nan|-inf) at iteration 0.*log_joint"):
@@ -131,7 +137,7 @@ def test_all_restarts_failing_raises_with_explanation():
 
 
 def test_float32_dtypes_are_stable():
-    model = jaxem.Model(log_joint, num_states=2, constraints=CONSTRAINTS, m_step=CLOSED)
+    model = jaxem.Model(log_joint, num_states=2, constraints=CONSTRAINTS, **CLOSED)
     start = jax.tree.map(lambda x: x.astype(jnp.float32), START)
     result = jaxem.fit(model, DATA.astype(np.float32), init_params=start, max_iter=20)
     assert all(v.dtype == jnp.float32 for v in result.params.values())

@@ -15,7 +15,7 @@ from test_core_fit import CLOSED, CONSTRAINTS, log_joint
 import jaxem
 
 N = 40
-CLOSED_MODEL = jaxem.Model(log_joint, num_states=2, constraints=CONSTRAINTS, m_step=CLOSED)
+CLOSED_MODEL = jaxem.Model(log_joint, num_states=2, constraints=CONSTRAINTS, **CLOSED)
 GRADIENT_MODEL = jaxem.Model(log_joint, num_states=2, constraints=CONSTRAINTS)
 MODELS = {"closed_form": CLOSED_MODEL, "gradient": GRADIENT_MODEL}
 # derandomize: the same 12 examples on every run, so CI cannot fail on a draw no one has
@@ -174,7 +174,9 @@ def test_collapse_onto_one_point_fails_with_inspectable_restarts():
         jaxem.fit(CLOSED_MODEL, data, init_params=start, tol=0.0, max_iter=15)
     restarts = raised.value.restarts
     assert bool(restarts.failed[0]) and int(restarts.failed_iteration[0]) == 4
-    assert float(restarts.params["scales"][0, 0]) < 1e-30  # the collapsed component's last finite scale
+    # The collapsed component's last finite scale: the test model's variance is a difference of
+    # moments about the previous means, so it bottoms out near rounding (eps * shift^2), not at 0.
+    assert float(restarts.params["scales"][0, 0]) < 1e-9
     history = np.asarray(restarts.history[0])
     assert np.all(np.isfinite(history[:4])) and np.all(np.diff(history[:4]) > 0)
     assert np.all(np.isnan(history[4:]))

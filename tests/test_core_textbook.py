@@ -28,11 +28,17 @@ def linkage_log_joint(params, x, z):
     return table[x, z]
 
 
-def linkage_update(data, responsibilities, weights, params):
-    """Closed form: theta = (x_1b + x_4) / (x_1b + x_2 + x_3 + x_4), x_1b the expected split count."""
-    theta_count = jnp.sum(weights * responsibilities[:, 1])
-    other = jnp.sum(weights * responsibilities[:, 0] * (data != 0))
-    return theta_count / (theta_count + other)
+def linkage_statistics(data, responsibilities, weights, params):
+    """Expected counts ``x_1b + x_4`` (theta's cells) and ``x_2 + x_3`` (the other); additive over chunks."""
+    return {
+        "theta": jnp.sum(weights * responsibilities[:, 1]),
+        "other": jnp.sum(weights * responsibilities[:, 0] * (data != 0)),
+    }
+
+
+def linkage_maximize(statistics, params):
+    """Closed form: theta = (x_1b + x_4) / (x_1b + x_2 + x_3 + x_4)."""
+    return {"theta": statistics["theta"] / (statistics["theta"] + statistics["other"])}
 
 
 CELLS = np.arange(4)
@@ -49,7 +55,7 @@ def test_linkage_gradient_m_step_reaches_mle():
 
 
 def test_linkage_closed_form_em_path():
-    model = jaxem.Model(linkage_log_joint, num_states=2, m_step={"theta": linkage_update})
+    model = jaxem.Model(linkage_log_joint, num_states=2, statistics=linkage_statistics, maximize=linkage_maximize)
     params = {"theta": jnp.array(0.5)}
     for expected in LINKAGE_EM_PATH:
         params = jaxem.em_step(model, params, CELLS, LINKAGE_COUNTS)

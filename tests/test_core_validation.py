@@ -141,12 +141,12 @@ def test_log_joint_non_scalar():
 def test_model_argument_errors():
     with pytest.raises(TypeError, match=r"log_joint must be callable"):
         jaxem.Model("not a function", num_states=2)
-    with pytest.raises(TypeError, match=r"m_step must be None, a dict"):
-        jaxem.Model(log_joint, num_states=2, m_step=[1])
-    with pytest.raises(TypeError, match=r"m_step\['means'\] must be callable"):
-        jaxem.Model(log_joint, num_states=2, m_step={"means": 3})
-    model = jaxem.Model(log_joint, num_states=2, m_step={"mean": lambda *a: 0.0})
-    with pytest.raises(ValueError, match=r"m_step registers updates for \['mean'\], which are not keys of the params"):
+    with pytest.raises(TypeError, match=r"statistics must be callable"):
+        jaxem.Model(log_joint, num_states=2, statistics=[1], maximize=lambda s, p: {})
+    with pytest.raises(ValueError, match=r"needs both statistics and maximize; got statistics without maximize"):
+        jaxem.Model(log_joint, num_states=2, statistics=lambda *a: 0.0)
+    model = jaxem.Model(log_joint, num_states=2, statistics=lambda *a: 0.0, maximize=lambda s, p: {"mean": s})
+    with pytest.raises(ValueError, match=r"maximize returns values for \['mean'\], which are not keys of the params"):
         jaxem.em_step(model, GOOD, DATA)
     with pytest.raises(ValueError, match=r"lengths is only for MarkovModel"):
         jaxem.fit(MODEL, DATA, key=KEY, lengths=np.ones(20, int))
@@ -158,7 +158,7 @@ def test_errors_are_raised_before_compiling(monkeypatch):
     """Validation fails fast: the compiled program is never called."""
     import importlib
 
-    fit_module = importlib.import_module("jaxem.fit")  # the module, not the function jaxem.fit
+    fit_module = importlib.import_module("jaxem.driver")
 
     def boom(*args, **kwargs):
         raise AssertionError("the compiled fit was reached")
@@ -235,7 +235,7 @@ def test_covariances_not_positive_definite_are_refused_before_compiling(monkeypa
     params = jaxem.fit(GAUSSIAN, POINTS, key=KEY, max_iter=2).params
     import importlib
 
-    fit_module = importlib.import_module("jaxem.fit")
+    fit_module = importlib.import_module("jaxem.driver")
     monkeypatch.setattr(fit_module, "_fit_jit", lambda *a: (_ for _ in ()).throw(AssertionError("compiled")))
     asymmetric = params["covariances"].at[0, 0, 1].add(0.5)
     with pytest.raises(ValueError, match=r"\['covariances'\] lies outside .*positive_definite.*symmetric"):

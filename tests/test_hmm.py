@@ -310,7 +310,9 @@ def test_hmm_starts_have_every_probability_strictly_inside_zero_one(scheme):
     x = _categorical_sequence(1, 3, 4, 200)[None]
     data = categorical_hmm(3, 4).units(x, None)
     model = categorical_hmm(3, 4, init=scheme)
-    starts = jax.vmap(model.init, in_axes=(0, None))(jax.random.split(jax.random.key(0), 8), model.update_data(data))
+    starts = jax.vmap(model.init, in_axes=(0, None))(
+        jax.random.split(jax.random.key(0), 8), model.statistics_data(data)
+    )
     for name in ("initial", "transition", "probs"):
         values = np.asarray(starts[name])
         assert np.all((values > 0) & (values < 1)), (name, values.min(), values.max())

@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 import jaxem
-from jaxem.models import gaussian
+from jaxem import families
 
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
 
@@ -100,8 +100,8 @@ def test_log_joint_and_posterior_equal_scikit_learn():
     # 1e-10: algebraically identical float64 evaluations (log-sum-exp of the same table).
     np.testing.assert_allclose(jaxem.posterior(model, params, x), reference.predict_proba(x), atol=1e-10)
     table = jax.vmap(lambda xi: jax.vmap(lambda z: model.log_joint(params, xi, z))(jnp.arange(3)))(x)
-    flat = jnp.log(params["weights"]) + gaussian.gaussian_log_density(params, x, "full")
-    np.testing.assert_allclose(table, flat, rtol=1e-12)  # the same function, per observation vs batched
+    density = jax.vmap(lambda xi: families.Gaussian("full").log_density(params, xi))(x)
+    np.testing.assert_allclose(table, jnp.log(params["weights"]) + density, rtol=1e-12)  # the family's density
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +141,8 @@ def test_faithful_three_components_at_least_as_good_as_scikit_learn(faithful):
 
 def test_gradient_only_gaussian_mixture_reaches_closed_form(faithful, faithful_two):
     model, closed = faithful_two
-    gradient_only = dataclasses.replace(model, m_step=None)
-    assert gradient_only.m_step is None and gradient_only.log_joint is model.log_joint
+    gradient_only = dataclasses.replace(model, statistics=None, maximize=None)
+    assert gradient_only.maximize is None and gradient_only.log_joint is model.log_joint
     result = jaxem.fit(gradient_only, faithful, key=jax.random.key(0), num_restarts=4, max_iter=150, tol=1e-9)
     # 1e-3 relative (the bar): the gradient M-step does 10 L-BFGS steps per EM iteration in
     # unconstrained space, so it converges to the same maximum but more slowly.
@@ -179,7 +179,7 @@ def test_init_schemes_vmap_and_give_valid_parameters(faithful, init, covariance_
     params = jax.vmap(model.init, in_axes=(0, None))(keys, jnp.asarray(faithful))
     assert params["weights"].shape == (5, 3)
     assert params["means"].shape == (5, 3, 2)
-    assert params["covariances"].shape == (5,) + gaussian.covariances_shape(covariance_type, 3, 2)
+    assert params["covariances"].shape == (5,) + families.covariances_shape(covariance_type, 3, 2)
     np.testing.assert_allclose(jnp.sum(params["weights"], axis=1), 1.0, rtol=1e-12)  # rounding only
     for r in range(5):
         one = jax.tree.map(lambda leaf, r=r: leaf[r], params)
@@ -231,9 +231,8 @@ def test_log_density_equals_scipy(covariance_type, num_features):
         "tied": lambda k: full[0],
     }[covariance_type]
     x = means[rng.integers(0, num_components, 50)] + rng.normal(size=(50, num_features))
-    got = gaussian.gaussian_log_density(
-        {"means": jnp.asarray(means), "covariances": jnp.asarray(covariances)}, x, covariance_type
-    )
+    params = {"means": jnp.asarray(means), "covariances": jnp.asarray(covariances)}
+    got = jax.vmap(lambda xi: families.Gaussian(covariance_type).log_density(params, xi))(x)
     expected = np.stack([multivariate_normal(means[k], dense(k)).logpdf(x) for k in range(num_components)], axis=1)
     # 1e-10 relative: float64, Cholesky-based here against scipy's eigendecomposition, well-conditioned covariances.
     np.testing.assert_allclose(got, expected, rtol=1e-10)

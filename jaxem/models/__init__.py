@@ -1,6 +1,7 @@
-"""Built-in models: ordinary :class:`jaxem.Model` instances with registered closed-form updates."""
+"""Built-in models: ordinary :class:`jaxem.Model` and :class:`jaxem.MarkovModel` instances over
+the families of :mod:`jaxem.families`."""
 
-from jaxem.models import gaussian, initialisation
+from jaxem.models import initialisation
 from jaxem.models.hmm import categorical_hmm, gaussian_hmm, poisson_hmm
 from jaxem.models.initialisation import INIT_SCHEMES
 from jaxem.models.mixtures import (
@@ -15,7 +16,6 @@ __all__ = [
     "bernoulli_mixture",
     "categorical_hmm",
     "categorical_mixture",
-    "gaussian",
     "gaussian_hmm",
     "gaussian_mixture",
     "initialisation",

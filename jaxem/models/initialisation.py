@@ -42,6 +42,7 @@ __all__ = [
     "kmeans",
     "kmeans_plusplus",
     "lloyd",
+    "smooth_responsibilities",
 ]
 
 INIT_SCHEMES = ("kmeans++", "random_points", "random_responsibilities", "kmeans")
@@ -301,6 +302,13 @@ def initial_responsibilities(key, points, num_components: int, scheme: str = "km
     centres = points[seeds]  # (K, F)
     distances = jax.vmap(lambda centre: _squared_distances(points, centre), out_axes=1)(centres)  # (N, K)
     return jax.nn.one_hot(jnp.argmin(distances, axis=1), num_components, dtype=points.dtype)
+
+
+def smooth_responsibilities(responsibilities, amount: float):
+    """``(1 - amount) r + amount / K``: every entry strictly positive for ``amount > 0``."""
+    if amount == 0:
+        return responsibilities
+    return (1.0 - amount) * responsibilities + amount / responsibilities.shape[-1]
 
 
 def check_init(init):

@@ -1,12 +1,13 @@
-"""The fit driver: EM iterations in a ``lax.while_loop``, restarts as a ``vmap`` axis.
+"""The fit driver: :func:`jaxem.em` steps in a ``lax.while_loop``, restarts as a ``vmap`` axis.
 
-One restart is written once (:func:`_fit_one`) and vmapped; the whole fit is a
-single program jitted at module level with the model as a static argument, so
-a second fit with the same model and data of the same shapes reuses it.
+One restart is :class:`jaxem.em.EM`'s ``init`` and ``step`` (:func:`_fit_one`)
+vmapped over the starting params; the whole fit is a single program jitted at
+module level with the model and the settings as static arguments, so a second
+fit with an equal model and data of the same shapes reuses it.
 
-Each iteration is an M-step from the carried posterior marginals, then an
-E-step at the new parameters (which also gives their objective). A restart
-stops when
+Each iteration is one ``step``: the M-step from the carried E-step
+statistics, then the E-step at the new parameters (which also gives their
+objective). A restart stops when
 
 * it has converged: ``|objective_t - objective_{t-1}| < tol * sum(weights)``,
   i.e. the average gain per (unit-weight) observation fell below ``tol``
@@ -19,7 +20,7 @@ The objective is the weighted log-likelihood plus ``log_prior`` (MAP-EM).
 The best restart is the one with the highest final objective among those
 that did not fail.
 
-Restarts can be split over several devices: see :mod:`jaxem.devices`.
+Restarts, or the data, can be split over several devices: see :mod:`jaxem.devices`.
 """
 
 from __future__ import annotations
@@ -30,20 +31,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxem import algorithm as _algorithm
+from jaxem import chunks, validation
 from jaxem import devices as _devices
-from jaxem import validation
 from jaxem.diagnostics import FitError, failure_message, warn_about
-from jaxem.estep import e_step
-from jaxem.mstep import DEFAULT_NUM_GRADIENT_STEPS, GradientSettings, default_optimizer, m_step
+from jaxem.mstep import DEFAULT_NUM_GRADIENT_STEPS
 
-__all__ = [
-    "FitResult",
-    "Restarts",
-    "em_step",
-    "fit",
-    "log_likelihood",
-    "posterior",
-]
+__all__ = ["FitResult", "Restarts", "fit", "prepare"]
 
 
 class Restarts(NamedTuple):
@@ -92,11 +86,8 @@ class FitResult(NamedTuple):
     degenerate: jax.Array
 
 
-class _State(NamedTuple):
-    params: Any
-    marginals: Any
-    log_likelihood: jax.Array
-    objective: jax.Array
+class _Loop(NamedTuple):
+    state: _algorithm.EMState
     iteration: jax.Array
     converged: jax.Array
     failed: jax.Array
@@ -104,69 +95,55 @@ class _State(NamedTuple):
     history: jax.Array
 
 
-def _evaluate(model, params, units, weights):
-    marginals, log_lik, _ = e_step(model, params, units, weights)
-    objective = log_lik if model.log_prior is None else log_lik + model.log_prior(params)
-    return marginals, log_lik, objective
-
-
 def _select(flag, new, old):
     return jax.tree.map(lambda a, b: jnp.where(flag, a, b), new, old)
 
 
-def _fit_one(model, settings, max_iter, params, invalid_start, units, weights, tol):
+def _fit_one(model, algorithm, axis_name, max_iter, params, invalid_start, units, weights, tol, observations):
     """EM for one restart; vmapped over restarts by :func:`_fit_program`.
 
     ``invalid_start`` marks a start that lies outside its constraints' domain
     (found on the host): the restart fails at iteration 0 with value NaN.
+    ``observations`` is the number of observations (or real steps) of
+    positive weight, for the expected counts the degeneracy check reads.
     """
-    marginals, log_lik, objective = _evaluate(model, params, units, weights)
-    objective = jnp.where(invalid_start, jnp.nan, objective)
+    state = algorithm.init(params, units, weights)
+    objective = jnp.where(invalid_start, jnp.nan, state.objective)
     history = jnp.full((max_iter + 1,), jnp.nan, objective.dtype).at[0].set(objective)
     bad = ~jnp.isfinite(objective)
-    state = _State(
-        params,
-        marginals,
-        log_lik,
-        objective,
-        jnp.asarray(0, jnp.int32),
-        jnp.asarray(False),
-        bad,
-        jnp.where(bad, objective, 0.0),
-        history,
-    )
-    threshold = tol * jnp.sum(weights)
+    loop = _Loop(state, jnp.asarray(0, jnp.int32), jnp.asarray(False), bad, jnp.where(bad, objective, 0.0), history)
+    total_weight = jnp.sum(weights)
+    if axis_name is not None:
+        total_weight = jax.lax.psum(total_weight, axis_name)
+    threshold = tol * total_weight
 
     def keep_going(s):
         return (s.iteration < max_iter) & ~s.converged & ~s.failed
 
     def iterate(s):
-        new_params = m_step(model, s.params, units, s.marginals, weights, settings)
-        marginals, log_lik, objective = _evaluate(model, new_params, units, weights)
-        finite = jnp.isfinite(objective)
+        new, info = algorithm.step(s.state, units, weights)
+        finite = jnp.isfinite(info.objective)
         iteration = s.iteration + 1
-        return _State(
-            params=_select(finite, new_params, s.params),
-            marginals=_select(finite, marginals, s.marginals),
-            log_likelihood=jnp.where(finite, log_lik, s.log_likelihood),
-            objective=jnp.where(finite, objective, s.objective),
+        return _Loop(
+            state=_select(finite, new, s.state),
             iteration=iteration,
-            converged=finite & (jnp.abs(objective - s.objective) < threshold),
+            converged=finite & (jnp.abs(info.objective - info.previous_objective) < threshold),
             failed=~finite,
-            failed_value=jnp.where(finite, s.failed_value, objective),
-            history=s.history.at[iteration].set(objective),
+            failed_value=jnp.where(finite, s.failed_value, info.objective),
+            history=s.history.at[iteration].set(info.objective),
         )
 
-    s = jax.lax.while_loop(keep_going, iterate, state)
+    s = jax.lax.while_loop(keep_going, iterate, loop)
+    final = s.state
     if model.degenerate is None:
         degenerate = jnp.asarray(False)
     else:
-        counts = model.expected_counts(s.marginals, weights)
-        degenerate = jnp.asarray(model.degenerate(s.params, counts), bool).reshape(()) & ~s.failed
+        counts = final.counts * observations / jnp.maximum(jnp.sum(final.counts), jnp.finfo(final.counts.dtype).tiny)
+        degenerate = jnp.asarray(model.degenerate(final.params, counts), bool).reshape(()) & ~s.failed
     return Restarts(
-        params=s.params,
-        log_likelihood=s.log_likelihood,
-        objective=s.objective,
+        params=final.params,
+        log_likelihood=final.log_likelihood,
+        objective=final.objective,
         converged=s.converged,
         num_iterations=s.iteration,
         history=s.history,
@@ -177,46 +154,46 @@ def _fit_one(model, settings, max_iter, params, invalid_start, units, weights, t
     )
 
 
-def _init_program(model, dtype, keys, units):
-    starts = jax.vmap(model.init, in_axes=(0, None))(keys, model.update_data(units))
-    return validation.cast_params(starts, dtype)
-
-
-_init_jit = jax.jit(_init_program, static_argnums=(0, 1))
-
-
-def _fit_program(model, settings, max_iter, sharding, init_params, invalid_start, units, weights, tol):
-    init_params = _devices.split_restarts(init_params, sharding)
-    restarts = jax.vmap(_fit_one, in_axes=(None, None, None, 0, 0, None, None, None))(
-        model, settings, max_iter, init_params, invalid_start, units, weights, tol
+def _restarts(model, config, max_iter, init_params, invalid_start, units, weights, tol, observations):
+    algorithm = _algorithm.build(model, config)
+    restarts = jax.vmap(_fit_one, in_axes=(None, None, None, None, 0, 0, None, None, None, None))(
+        model, algorithm, config.axis_name, max_iter, init_params, invalid_start, units, weights, tol, observations
     )
     score = jnp.where(restarts.failed | ~jnp.isfinite(restarts.objective), -jnp.inf, restarts.objective)
     return restarts, jnp.argmax(score)
 
 
+def _fit_program(model, config, max_iter, placement, init_params, invalid_start, units, weights, tol, observations):
+    """The whole fit; ``placement`` (static) splits the restarts or the data over devices."""
+    arguments = (model, config, max_iter, init_params, invalid_start, units, weights, tol, observations)
+    if placement is None:
+        return _restarts(*arguments)
+    if placement.kind == "restarts":
+        init_params = _devices.split_restarts(init_params, placement.sharding)
+        return _restarts(model, config, max_iter, init_params, invalid_start, units, weights, tol, observations)
+    return _devices.over_data_axis(_restarts, placement, config.axis_name)(*arguments)
+
+
 _fit_jit = jax.jit(_fit_program, static_argnums=(0, 1, 2, 3))
 
 
-def _settings(optimizer, num_gradient_steps):
-    optimizer = default_optimizer() if optimizer is None else optimizer
-    if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
-        raise TypeError(f"optimizer must be an optax GradientTransformation; got {optimizer!r}.")
-    steps = validation.check_positive_int(num_gradient_steps, "num_gradient_steps")
-    return GradientSettings(optimizer, steps)
-
-
-def _prepare(model, data, weights, lengths):
+def prepare(model, data, weights, lengths, check: bool = True):
+    """``(units, weights, example unit)``: the data as the engine's units (host-checked when ``check``)."""
     if not hasattr(model, "log_potentials"):
         raise TypeError(f"model must be a jaxem.Model or jaxem.MarkovModel; got {type(model).__name__}.")
-    data, n = validation.check_data(data)
-    units = model.units(data, lengths)
-    weights = validation.check_weights(weights, jax.tree.leaves(units)[0].shape[0], model.unit_name)
+    if check:
+        data, _ = validation.check_data(data)
+    units = model.units(data, lengths, check=check)
+    size = chunks.num_units(units)
+    if check:
+        weights = validation.check_weights(weights, size, model.unit_name)
+    elif weights is None:
+        weights = jnp.ones((size,), jnp.result_type(float))
     example = jax.tree.map(lambda x: x[0], units)
-    return units, weights, example, n
+    return units, weights, example
 
 
-def _check_enough_observations(model, units, weights):
-    count = model.observation_count(units, weights)
+def _check_enough_observations(model, count):
     if count < model.min_observations:
         what = f"{model.unit_name}s" if model.unit_name == "observation" else "real steps"
         raise ValueError(
@@ -239,7 +216,10 @@ def fit(
     lengths=None,
     optimizer=None,
     num_gradient_steps: int = DEFAULT_NUM_GRADIENT_STEPS,
+    chunk_size: int | None = None,
+    memory_budget: int = chunks.DEFAULT_MEMORY_BUDGET,
     devices=None,
+    split: str = "restarts",
 ) -> FitResult:
     """Fits a model by EM from many restarts at once and returns the best.
 
@@ -262,13 +242,23 @@ def fit(
         restart axis, used instead of ``model.init``.
       lengths: sequence lengths, for Markov models only.
       optimizer: optax optimizer for the gradient M-step (default L-BFGS
-        with a backtracking line search, see :mod:`jaxem.mstep`). Reuse one object across fits to avoid recompiling.
+        with a backtracking line search, see :mod:`jaxem.mstep`). Reuse one
+        object across fits to avoid recompiling.
       num_gradient_steps: optimizer steps per gradient M-step (default 10).
-      devices: devices to split the restarts over (default: every local
-        accelerator, or the first CPU device on CPU; CPU splits are opt-in,
-        see the module docstring); the restart axis is divided evenly over
-        as many of them as divide ``num_restarts``. Pass one device to run
-        every restart on it. Results do not depend on the split.
+      chunk_size: units (observations, or sequences) per chunk of the
+        E-step; default: the largest chunk whose working arrays, for all
+        restarts together, fit ``memory_budget``
+        (:func:`jaxem.chunks.chunk_size_for`). Results do not depend on it
+        beyond rounding.
+      memory_budget: bytes for the per-chunk working arrays (default 32 MiB).
+      devices: devices to split over (default: every local accelerator, or
+        the first CPU device on CPU; CPU splits are opt-in, see
+        :mod:`jaxem.devices`). Pass one device to run everything on it.
+      split: what is divided over ``devices``: ``"restarts"`` (default; over
+        as many devices as divide ``num_restarts``) or ``"data"`` (the units
+        along N; each device sums the statistics of its share and the sums
+        are added across devices). Results do not depend on the split
+        beyond rounding.
 
     Returns:
       A :class:`FitResult`.
@@ -277,12 +267,15 @@ def fit(
       >>> result = jaxem.fit(model, data, key=jax.random.key(0), num_restarts=32)
       >>> result.params, result.log_likelihood, result.restarts.log_likelihood
     """
-    units, weights, example, _ = _prepare(model, data, weights, lengths)
+    units, weights, example = prepare(model, data, weights, lengths)
     max_iter = validation.check_positive_int(max_iter, "max_iter", minimum=0)
     tol = validation.check_tol(tol)
-    settings = _settings(optimizer, num_gradient_steps)
     devices = _devices.check_devices(devices)
-    _check_enough_observations(model, units, weights)
+    split = _devices.check_split(split)
+    budget = validation.check_positive_int(memory_budget, "memory_budget")
+    config = _algorithm.settings(optimizer, num_gradient_steps, chunk_size, "data" if split == "data" else None)
+    observations = model.observation_count(units, weights)
+    _check_enough_observations(model, observations)
     if init_params is not None:
         if key is not None:
             validation.check_key(key)
@@ -300,10 +293,27 @@ def fit(
     else:
         batch, invalid = _starts_from_init(model, key, num_restarts, units, example)
         size = invalid.size
-    sharding = _devices.restart_sharding(devices, size)
-    arguments = (model, settings, max_iter, sharding, batch, invalid, units, weights, jnp.asarray(tol, weights.dtype))
+    placement = _devices.placement(devices, split, size, chunks.num_units(units))
+    if split == "data" and placement is not None:
+        units, weights = _devices.pad_units(units, weights, placement.num_devices)
+    if config.chunk_size is None:
+        local = chunks.num_units(units) // (placement.num_devices if split == "data" and placement else 1)
+        local_units = jax.tree.map(lambda x: jax.ShapeDtypeStruct((local,) + x.shape[1:], x.dtype), units)
+        config = config._replace(chunk_size=chunks.chunk_size_for(model, local_units, size, budget))
+    arguments = (
+        model,
+        config,
+        max_iter,
+        placement,
+        batch,
+        invalid,
+        units,
+        weights,
+        jnp.asarray(tol, weights.dtype),
+        jnp.asarray(observations, weights.dtype),
+    )
     with jax.default_device(devices[0]):
-        _devices.check_cpu_split(sharding, lambda: _fit_jit.lower(*arguments).as_text())
+        _devices.check_cpu_split(placement, lambda: _fit_jit.lower(*arguments).as_text())
         restarts, best = _fit_jit(*arguments)
     failed = np.asarray(restarts.failed)
     if failed.all():
@@ -324,8 +334,19 @@ def fit(
     return result
 
 
+def _init_program(model, dtype, keys, units):
+    """Every restart's start, one restart at a time (``lax.map``: an init's (N, K) arrays are
+    held for one restart, not for all)."""
+    data = model.statistics_data(units)
+    starts = jax.lax.map(lambda key: model.init(key, data), keys)
+    return validation.cast_params(starts, dtype)
+
+
+_init_jit = jax.jit(_init_program, static_argnums=(0, 1))
+
+
 def _starts_from_init(model, key, num_restarts, units, example):
-    """Every restart's start from ``model.init`` (one vmapped program), checked on the host.
+    """Every restart's start from ``model.init`` (one program), checked on the host.
 
     The structure, shapes and dtypes are checked before anything compiles
     (by shape evaluation). Values are checked per restart after the init
@@ -340,10 +361,7 @@ def _starts_from_init(model, key, num_restarts, units, example):
     num_restarts = 16 if num_restarts is None else num_restarts
     validation.check_positive_int(num_restarts, "num_restarts")
     keys = jax.random.split(key, num_restarts)
-    try:
-        shapes = jax.eval_shape(model.init, keys[0], model.update_data(units))
-    except Exception as error:
-        raise ValueError(f"init failed on (key, data): {type(error).__name__}: {error}") from error
+    shapes = validation.expected_shapes(model, units, raise_errors=True)
     validation.check_params(model, shapes, example, "init(key, data)", host_values=False)
     dtype = validation.param_dtype(shapes, units)
     starts = _init_jit(model, jnp.dtype(dtype).name, keys, units)
@@ -351,57 +369,3 @@ def _starts_from_init(model, key, num_restarts, units, example):
     if all(p is not None for p in problems):
         raise ValueError(problems[0])
     return starts, np.array([p is not None for p in problems])
-
-
-def _em_step_program(model, settings, params, units, weights):
-    marginals, _, _ = e_step(model, params, units, weights)
-    return m_step(model, params, units, marginals, weights, settings)
-
-
-_em_step_jit = jax.jit(_em_step_program, static_argnums=(0, 1))
-
-
-def em_step(
-    model,
-    params,
-    data,
-    weights=None,
-    *,
-    lengths=None,
-    optimizer=None,
-    num_gradient_steps: int = DEFAULT_NUM_GRADIENT_STEPS,
-):
-    """One EM iteration from ``params``: E-step, then the M-step. Pure; jitted.
-
-    Example:
-      >>> params = jaxem.em_step(model, params, data)
-    """
-    units, weights, example, _ = _prepare(model, data, weights, lengths)
-    params = validation.checked_params(model, params, units, example)
-    return _em_step_jit(model, _settings(optimizer, num_gradient_steps), params, units, weights)
-
-
-def _log_likelihood_program(model, params, units, weights):
-    return e_step(model, params, units, weights)[1]
-
-
-def _posterior_program(model, params, units, weights):
-    return model.posterior_output(e_step(model, params, units, weights)[0])
-
-
-_log_likelihood_jit = jax.jit(_log_likelihood_program, static_argnums=0)
-_posterior_jit = jax.jit(_posterior_program, static_argnums=0)
-
-
-def log_likelihood(model, params, data, weights=None, *, lengths=None):
-    """``sum_i w_i log p(x_i; params)`` (without ``log_prior``)."""
-    units, weights, example, _ = _prepare(model, data, weights, lengths)
-    params = validation.checked_params(model, params, units, example)
-    return _log_likelihood_jit(model, params, units, weights)
-
-
-def posterior(model, params, data, *, lengths=None):
-    """Posterior over the latents: for a mixture, responsibilities (N, *num_states)."""
-    units, weights, example, _ = _prepare(model, data, None, lengths)
-    params = validation.checked_params(model, params, units, example)
-    return _posterior_jit(model, params, units, weights)

@@ -1,0 +1,77 @@
+"""The families' uncentred moments in float32: data far from the origin, clusters far apart.
+
+A float32 fit (x64 off, in a subprocess: the suite runs in float64) is compared
+with the float64 fit from the same start. Tolerances are the issue's: the
+log-likelihood per observation within 1e-4, the covariances within 1e-3
+relative to the largest entry of each covariance.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import jax
+    jax.config.update("jax_enable_x64", sys.argv[1] == "64")
+    import jax.numpy as jnp
+    import numpy as np
+    import jaxem
+
+    covariance_type, num_components, num_features = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    rng = np.random.default_rng(0)
+    # Adjacent clusters 100 standard deviations apart (along a random direction), all offset by 1e4.
+    direction = rng.normal(size=num_features)
+    direction /= np.linalg.norm(direction)
+    centres = 1e4 + 100.0 * np.arange(num_components)[:, None] * direction
+    labels = rng.integers(0, num_components, 6000)
+    x = centres[labels] + rng.normal(size=(6000, num_features))
+    dtype = jnp.float64 if sys.argv[1] == "64" else jnp.float32
+    shape = jaxem.families.covariances_shape(covariance_type, num_components, num_features)
+    eye = {"full": np.eye(num_features), "tied": np.eye(num_features)}.get(covariance_type, 1.0)
+    start = {
+        "weights": jnp.full(num_components, 1.0 / num_components, dtype),
+        "means": jnp.asarray(centres + rng.normal(size=centres.shape), dtype),
+        "covariances": jnp.asarray(np.broadcast_to(eye, shape) * 2.0, dtype),
+    }
+    model = jaxem.models.gaussian_mixture(num_components, covariance_type=covariance_type)
+    result = jaxem.fit(model, x.astype(dtype), init_params=start, tol=1e-7, max_iter=100)
+    print(json.dumps({
+        "log_likelihood": float(result.log_likelihood) / x.shape[0],
+        "covariances": np.asarray(result.params["covariances"], np.float64).tolist(),
+        "dtype": str(result.params["covariances"].dtype),
+    }))
+    """
+)
+
+
+def _fit(bits, *arguments):
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, bits, *map(str, arguments)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    ("covariance_type", "num_components", "num_features"),
+    [("full", 2, 2), ("full", 3, 3), ("diag", 3, 2), ("spherical", 2, 3), ("tied", 3, 2)],
+)
+def test_float32_fit_far_from_the_origin_matches_float64(covariance_type, num_components, num_features):
+    single = _fit("32", covariance_type, num_components, num_features)
+    double = _fit("64", covariance_type, num_components, num_features)
+    assert single["dtype"] == "float32" and double["dtype"] == "float64"
+    assert abs(single["log_likelihood"] - double["log_likelihood"]) < 1e-4, (single, double)
+    got, want = np.asarray(single["covariances"]), np.asarray(double["covariances"])
+    scale = np.max(np.abs(want.reshape(want.shape[0] if covariance_type != "tied" else 1, -1)), axis=-1)
+    scale = scale.reshape((-1,) + (1,) * (want.ndim - 1)) if covariance_type not in ("tied", "spherical") else scale
+    assert np.all(np.abs(got - want) <= 1e-3 * scale), (np.max(np.abs(got - want) / scale), covariance_type)
