@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxem import validation
-from jaxem.markov import MarkovModel, _check_model, _finite_max, _prepare
+from jaxem.markov import MarkovModel, check_model, checked_inputs, finite_max
 
 __all__ = ["SampledSequences", "sample_sequences", "viterbi"]
 
@@ -21,11 +21,11 @@ def _relative(delta):
     """``delta - max delta`` (finite max; the argmax path does not depend on the shift).
 
     Keeps the max-plus messages near zero: the raw ``delta_t`` grows like
-    ``-t`` nats, and by T = 1e5 float32 resolves it only to ~0.06 nats, which
-    changed 121 of 1e5 decoded states against hmmlearn's float64 path
-    (``python benchmarks/ab_variants.py precision-long``).
+    ``-t`` nats, which float32 resolves ever more coarsely along a long
+    sequence (``tests/test_hmm.py`` decodes a long float32 sequence against
+    hmmlearn's float64 path).
     """
-    return delta - _finite_max(delta)
+    return delta - finite_max(delta)
 
 
 def _viterbi_one(model, params, unit):
@@ -80,7 +80,7 @@ def viterbi(model: MarkovModel, params, data, *, lengths=None):
     Example:
       >>> paths = jaxem.viterbi(hmm, result.params, counts[None])
     """
-    params, units = _prepare(model, params, data, lengths)
+    params, units = checked_inputs(model, params, data, lengths)
     return _viterbi_jit(model, params, units)
 
 
@@ -134,7 +134,7 @@ def sample_sequences(model: MarkovModel, params, key, num_steps: int, num_sequen
     Example:
       >>> sample = jaxem.sample_sequences(hmm, params, jax.random.key(0), num_steps=100)
     """
-    _check_model(model)
+    check_model(model)
     num_steps = validation.check_positive_int(num_steps, "num_steps")
     num_sequences = validation.check_positive_int(num_sequences, "num_sequences")
     key = validation.check_key(key)

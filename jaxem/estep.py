@@ -77,7 +77,7 @@ def posteriors(model, params, units, axis_name=None):
     """``(log p(x_i), marginals_i)`` for every unit of ``units`` (leading axis kept); with
     ``axis_name``, for the units of this device."""
     potentials = model.chunk_potentials(_varying(params, axis_name), units)
-    return jax.vmap(jax.value_and_grad(model.log_partition))(potentials, units)
+    return jax.vmap(model.log_partition_and_marginals)(potentials, units)
 
 
 def _chunk_expectations(model, params, units, weights, axis_name):

@@ -48,6 +48,9 @@ __all__ = [
     "MarkovPosterior",
     "SequenceData",
     "Sequences",
+    "check_model",
+    "checked_inputs",
+    "finite_max",
     "log_partition",
     "pairwise_marginals",
 ]
@@ -167,7 +170,7 @@ def _logsumexp(x, axis):
     return jnp.where(jnp.squeeze(any_finite, axis), value, -jnp.inf)
 
 
-def _finite_max(x, axis=None, keepdims=False):
+def finite_max(x, axis=None, keepdims=False):
     """``stop_gradient(max x)`` over finite entries (0 where there are none)."""
     m = jnp.max(jnp.where(jnp.isfinite(x), x, -jnp.inf), axis=axis, keepdims=keepdims)
     return jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
@@ -203,12 +206,12 @@ def _forward_sequential(potentials, length):
     padding: ``L = T``) the scan keeps only the last one and the scales.
     """
     initial, transition, emission = potentials
-    shift = _finite_max(transition, axis=(-2, -1), keepdims=True)
+    shift = finite_max(transition, axis=(-2, -1), keepdims=True)
     probabilities = jnp.exp(transition - shift)  # (K, K) or (T-1, K, K)
     shared = transition.ndim == 2
 
     def normalise(alpha):
-        scale = _finite_max(alpha)  # stop_gradient: the result does not depend on it
+        scale = finite_max(alpha)  # stop_gradient: the result does not depend on it
         return alpha - scale, scale
 
     def step(message, inputs):
@@ -260,7 +263,7 @@ def _step_tables(potentials, length):
 
 def _normalise_tables(tables):
     """``(tables - c, c)`` with ``c`` the largest finite entry of each trailing K x K table."""
-    scale = _finite_max(tables, axis=(-2, -1))
+    scale = finite_max(tables, axis=(-2, -1))
     return tables - scale[..., None, None], scale
 
 
@@ -498,6 +501,10 @@ class MarkovModel(ByValue):
         """``log p(x_{1:L})`` by the forward algorithm (see :func:`log_partition`)."""
         return log_partition(potentials, unit.length, self.parallel)
 
+    def log_partition_and_marginals(self, potentials: ChainPotentials, unit: Sequences):
+        """``(log p(x_{1:L}), its gradient)``: the posterior marginals by the reverse pass."""
+        return jax.value_and_grad(self.log_partition)(potentials, unit)
+
     def example_log_joint(self, params, unit: Sequences):
         """Each factor at state 0 and step 0, checked to be a scalar (for validation)."""
         x = jax.tree.map(lambda leaf: leaf[0], unit.observations)
@@ -518,13 +525,14 @@ class MarkovModel(ByValue):
 
 
 # ---------------------------------------------------------------------- user-facing functions
-def _check_model(model):
+def check_model(model):
     if not isinstance(model, MarkovModel):
         raise TypeError(f"model must be a jaxem.MarkovModel; got {type(model).__name__}.")
 
 
-def _prepare(model, params, data, lengths):
-    _check_model(model)
+def checked_inputs(model, params, data, lengths):
+    """``(params, units)`` checked on the host for a function of a :class:`MarkovModel` at given params."""
+    check_model(model)
     data, _ = validation.check_data(data)
     units = model.units(data, lengths)
     params = validation.checked_params(model, params, units, jax.tree.map(lambda x: x[0], units))
@@ -555,5 +563,5 @@ def pairwise_marginals(model: MarkovModel, params, data, *, lengths=None):
       (S, T-1, K, K); entry ``t-1`` holds ``xi_t`` for steps ``t = 2..T``; zero
       where ``t`` is padding.
     """
-    params, units = _prepare(model, params, data, lengths)
+    params, units = checked_inputs(model, params, data, lengths)
     return _pairwise_jit(model, params, units)

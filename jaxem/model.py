@@ -203,6 +203,17 @@ class Model(ByValue):
         del unit
         return jax.nn.logsumexp(potentials)
 
+    def log_partition_and_marginals(self, potentials, unit):
+        """``(log p(x), p(z | x))``: the log-sum-exp of the table and its gradient, the softmax,
+        from one exponential per entry (autodiff of ``logsumexp`` would take a second)."""
+        del unit
+        top = jnp.max(potentials)
+        top = jax.lax.stop_gradient(jnp.where(jnp.isfinite(top), top, 0.0))
+        scaled = jnp.exp(potentials - top)
+        total = jnp.sum(scaled)
+        # An impossible observation (every entry -inf) has log p(x) = -inf and no posterior mass.
+        return top + jnp.log(total), jnp.where(total > 0, scaled / jnp.where(total > 0, total, 1.0), 0.0)
+
     def example_log_joint(self, params, unit):
         """``log_joint`` at one (unit, latent value): for shape checks before tracing."""
         z = self.latent_values()

@@ -75,3 +75,51 @@ def test_float32_fit_far_from_the_origin_matches_float64(covariance_type, num_co
     scale = np.max(np.abs(want.reshape(want.shape[0] if covariance_type != "tied" else 1, -1)), axis=-1)
     scale = scale.reshape((-1,) + (1,) * (want.ndim - 1)) if covariance_type not in ("tied", "spherical") else scale
     assert np.all(np.abs(got - want) <= 1e-3 * scale), (np.max(np.abs(got - want) / scale), covariance_type)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "tied"])
+def test_anchored_products_equal_the_per_observation_density_and_centred_moments(covariance_type):
+    """In float64, for every number of anchors: the chunk's product form equals the per-observation
+    quadratic form, and the statistics moved from the anchors to the means equal the directly
+    centred sums (1e-9 relative: rounding of sums of a few hundred terms of size ~1e2)."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxem import families
+
+    rng = np.random.default_rng(4)
+    family = families.Gaussian(covariance_type)
+    num_components, num_features = 4, 3
+    means = rng.normal(size=(num_components, num_features)) * 20.0
+    shape = families.covariances_shape(covariance_type, num_components, num_features)
+    if covariance_type in ("full", "tied"):
+        factor = rng.normal(size=shape)
+        covariances = factor @ np.swapaxes(factor, -1, -2) + np.eye(num_features)
+    else:
+        covariances = rng.uniform(0.5, 2.0, shape)
+    params = {"means": jnp.asarray(means), "covariances": jnp.asarray(covariances)}
+    rows = jnp.asarray(means[rng.integers(0, num_components, 300)] + rng.normal(size=(300, num_features)))
+    responsibilities = jax.nn.softmax(jnp.asarray(rng.normal(size=(300, num_components))), axis=-1)
+    weights = jnp.asarray(rng.uniform(0.5, 2.0, 300))
+    direct = jax.vmap(lambda x: family.log_density(params, x))(rows)
+    deviations = rows[:, None, :] - params["means"][None]  # (n, K, D)
+    weighted = responsibilities * weights[:, None]
+    outer = deviations[..., :, None] * deviations[..., None, :]
+    upper = np.triu_indices(num_features)
+    second = {
+        "full": outer[..., upper[0], upper[1]],
+        "tied": outer[..., upper[0], upper[1]],
+        "diag": deviations**2,
+        "spherical": jnp.sum(deviations**2, axis=-1, keepdims=True),
+    }[covariance_type]
+    expected = {
+        "counts": jnp.sum(weighted, axis=0),
+        "sums": jnp.einsum("nk,nkd->kd", weighted, deviations),
+        "squares": jnp.einsum("nk,nkf->kf", weighted, second),
+    }
+    for num_anchors in (1, 2, 4):
+        batch = family.log_density_batch(params, rows, num_anchors)
+        np.testing.assert_allclose(batch, direct, rtol=1e-9, atol=1e-9 * float(jnp.max(jnp.abs(direct))))
+        got = family.statistics(rows, responsibilities, weights, params, num_anchors)
+        for name, value in expected.items():
+            np.testing.assert_allclose(got[name], value, rtol=1e-9, atol=1e-9 * float(jnp.max(jnp.abs(value))))

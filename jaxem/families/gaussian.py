@@ -15,8 +15,9 @@ As an exponential family, both halves of EM are matrix products of
 per-observation features and per-component parameters, over a chunk of rows:
 
 * Each row ``x_i`` is written relative to an anchor, ``x_i = c_g + y_i``: the
-  chunk's ``G = min(K, 4)`` anchors are rows of the chunk picked far apart
-  (farthest-point order) and each row takes its nearest one. The features
+  chunk's ``G`` anchors are rows of the chunk picked far apart
+  (farthest-point order) and each row takes its nearest one. ``G = min(K, 4)``
+  in float32; in float64 one anchor (the chunk's first row) is enough. The features
   are ``phi_i = (q(y_i), e_g (x) (1, y_i))``: the second-order terms ``q(y)``
   (``y_a y_b`` for ``a <= b`` for full and tied, ``y_a^2`` for diag,
   ``|y|^2`` for spherical) and the row's anchor indicator times ``(1, y)``.
@@ -188,6 +189,10 @@ class Gaussian(ByValue):
         return jnp.concatenate([second, blocks], axis=-1).T
 
     def _num_anchors(self, params):
+        """``min(K, 4)`` anchors in float32 (or narrower); one in float64, whose rounding (1e-16
+        relative) leaves the moments about one point accurate to ~1e-8 even 1e4 spreads away."""
+        if jnp.finfo(params["means"].dtype).bits >= 64:
+            return 1
         return min(params["means"].shape[0], MAX_ANCHORS)
 
     @staticmethod
@@ -195,11 +200,11 @@ class Gaussian(ByValue):
         return jnp.asarray(rows, params["means"].dtype).reshape(rows.shape[0], -1)
 
     # ------------------------------------------------------------------ the two halves of EM
-    def log_density_batch(self, params, rows):
+    def log_density_batch(self, params, rows, num_anchors: int | None = None):
         """``log N(x_i | mu_k, Sigma_k)`` for a chunk of rows (n, D): (n, K). A covariance that is not
-        positive definite gives NaN (the fit flags that restart)."""
+        positive definite gives NaN (the fit flags that restart). ``num_anchors`` overrides ``G``."""
         rows = self._rows(rows, params)
-        phi, centres = self.features(rows, self._num_anchors(params))
+        phi, centres = self.features(rows, num_anchors or self._num_anchors(params))
         return jnp.matmul(phi, self.natural(params, centres), precision=_HIGHEST)
 
     def log_density(self, params, x):
@@ -216,12 +221,13 @@ class Gaussian(ByValue):
             squared = jnp.sum(precision * v * v, axis=-1)
         return -0.5 * num_features * math.log(2.0 * math.pi) + half_log_det - 0.5 * squared
 
-    def statistics(self, rows, responsibilities, weights, params):
+    def statistics(self, rows, responsibilities, weights, params, num_anchors: int | None = None):
         """Counts, sums and second-order sums of ``x_i - m_k`` (``m_k`` the params' means) over a chunk,
-        weighted by ``w_i r_ik``: additive over chunks at fixed params."""
+        weighted by ``w_i r_ik``: additive over chunks at fixed params. ``num_anchors`` overrides ``G``
+        (the result does not depend on it beyond rounding)."""
         rows = self._rows(rows, params)
         num_components, num_features = params["means"].shape
-        num_anchors = self._num_anchors(params)
+        num_anchors = num_anchors or self._num_anchors(params)
         phi, centres = self.features(rows, num_anchors)
         weighted = responsibilities * weights[:, None].astype(responsibilities.dtype)
         sums = jnp.matmul(weighted.T, phi, precision=_HIGHEST)  # (K, F)

@@ -17,10 +17,8 @@ closed-form M-step to them:
   (:func:`kmeans`, scikit-learn's ``KMeans`` defaults: ``max_iter=300``,
   ``tol=1e-4``); ``r`` is the one-hot final labels. This is how
   scikit-learn's ``GaussianMixture`` starts each restart, and the default of
-  the Gaussian mixture and the Gaussian HMM: on well-separated 8-component
-  data it put 8 of 8 restarts at the best optimum where ``"kmeans++"`` put 3,
-  in fewer EM iterations (``benchmarks/init_schemes.py``,
-  ``benchmarks/RESULTS.md``).
+  the Gaussian mixture and the Gaussian HMM (``benchmarks/init_schemes.py``
+  compares the schemes).
 
 Distances for seeding are Euclidean on the observation vector (one-hot codes
 for categorical data).
