@@ -2,8 +2,10 @@
 
 Fits 32 restarts at once (one jit-compiled program) and prints each restart's
 final log-likelihood, iteration count, convergence and whether it reached the
-best log-likelihood, then the best parameters; then fits Old Faithful with the
-built-in Gaussian mixture in one line.
+best log-likelihood, then the best parameters. Every parameter there is moved by
+gradient ascent on Q; the same model is then fitted by classical EM, its closed-form
+M-step given as additive statistics and their maximiser. Last, it fits Old Faithful
+with the built-in Gaussian mixture in one line.
 Runs in well under a minute on 2 CPU cores.
 """
 
@@ -28,6 +30,27 @@ def init(key, data):
     squared = (data - first) ** 2
     second = jax.random.choice(second_key, data, p=squared / squared.sum())
     return {"weights": jnp.full(2, 0.5), "means": jnp.stack([first, second]), "scales": jnp.full(2, data.std())}
+
+
+def statistics(data, responsibilities, weights, params):
+    """The closed-form M-step's data half, on ONE chunk of observations at the E-step's params:
+    weighted sums over the chunk, which the engine adds over chunks (and devices). The moments
+    are taken about the E-step's means, so they stay small in float32."""
+    wr = weights[:, None] * responsibilities
+    u = data[:, None] - params["means"]
+    return {"counts": wr.sum(0), "first": (wr * u).sum(0), "second": (wr * u**2).sum(0)}
+
+
+def maximize(statistics, params):
+    """The other half: new weights, means and scales from the summed statistics (and the
+    E-step's params, the point the moments were taken about)."""
+    counts = statistics["counts"]
+    shift = statistics["first"] / counts
+    return {
+        "weights": counts / counts.sum(),
+        "means": params["means"] + shift,
+        "scales": jnp.sqrt(statistics["second"] / counts - shift**2),
+    }
 
 
 def main():
@@ -58,6 +81,23 @@ def main():
     print(f"\n{int(reached.sum())} of {reached.size} restarts reached the best log-likelihood (within 0.01).")
     print(f"best restart {int(result.best_restart)}: log-likelihood {float(result.log_likelihood):.4f}")
     for name, value in result.params.items():
+        print(f"  {name:8s} {np.array2string(np.asarray(value), precision=4)}")
+
+    # The same model with a closed-form M-step: classical EM, no gradient steps.
+    closed = jaxem.Model(
+        log_joint,
+        num_states=2,
+        init=init,
+        constraints={"weights": jaxem.constraints.simplex, "scales": jaxem.constraints.positive},
+        statistics=statistics,
+        maximize=maximize,
+    )
+    classical = jaxem.fit(closed, data, key=jax.random.key(0), num_restarts=32, max_iter=300)
+    print(
+        f"\nclosed-form M-step (classical EM), 32 restarts: log-likelihood {float(classical.log_likelihood):.4f} "
+        f"after {int(classical.num_iterations)} iterations of the best restart"
+    )
+    for name, value in classical.params.items():
         print(f"  {name:8s} {np.array2string(np.asarray(value), precision=4)}")
 
     # The same engine with a built-in model: one line for a full-covariance mixture.

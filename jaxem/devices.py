@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 SPLITS = ("restarts", "data")
+DATA_AXIS = "data"  # the mesh axis a data split sums over
 
 
 class Placement(NamedTuple):
@@ -138,7 +139,7 @@ def placement(devices, split: str, num_restarts: int, num_units: int):
     used = min(len(devices), num_units)
     if used == 1:
         return None
-    return Placement("data", None, jax.sharding.Mesh(np.array(devices[:used]), ("data",)), used)
+    return Placement("data", None, jax.sharding.Mesh(np.array(devices[:used]), (DATA_AXIS,)), used)
 
 
 def pad_units(units, weights, num_devices: int):
@@ -151,7 +152,7 @@ def pad_units(units, weights, num_devices: int):
     return jax.tree.map(pad, units), jnp.concatenate([weights, jnp.zeros((extra,), weights.dtype)])
 
 
-def over_data_axis(fit_restarts, placement: Placement, axis_name):
+def over_data_axis(fit_restarts, placement: Placement):
     """``fit_restarts`` run under ``shard_map`` with the units and weights split along N.
 
     ``fit_restarts(model, config, max_iter, init_params, invalid_start, units, weights, tol,
@@ -160,14 +161,13 @@ def over_data_axis(fit_restarts, placement: Placement, axis_name):
     device computes the same totals).
     """
     spec = jax.sharding.PartitionSpec
-    del axis_name  # the mesh has one axis, named as the EM settings' axis_name ("data")
 
     def run(model, config, max_iter, init_params, invalid_start, units, weights, tol, observations):
         body = lambda p, i, u, w, t, o: fit_restarts(model, config, max_iter, p, i, u, w, t, o)
         mapped = jax.shard_map(
             body,
             mesh=placement.mesh,
-            in_specs=(spec(), spec(), spec("data"), spec("data"), spec(), spec()),
+            in_specs=(spec(), spec(), spec(DATA_AXIS), spec(DATA_AXIS), spec(), spec()),
             out_specs=spec(),
         )
         return mapped(init_params, invalid_start, units, weights, tol, observations)

@@ -171,7 +171,7 @@ def _fit_program(model, config, max_iter, placement, init_params, invalid_start,
     if placement.kind == "restarts":
         init_params = _devices.split_restarts(init_params, placement.sharding)
         return _restarts(model, config, max_iter, init_params, invalid_start, units, weights, tol, observations)
-    return _devices.over_data_axis(_restarts, placement, config.axis_name)(*arguments)
+    return _devices.over_data_axis(_restarts, placement)(*arguments)
 
 
 _fit_jit = jax.jit(_fit_program, static_argnums=(0, 1, 2, 3))
@@ -273,7 +273,7 @@ def fit(
     devices = _devices.check_devices(devices)
     split = _devices.check_split(split)
     budget = validation.check_positive_int(memory_budget, "memory_budget")
-    config = _algorithm.settings(optimizer, num_gradient_steps, chunk_size, "data" if split == "data" else None)
+    config = _algorithm.settings(optimizer, num_gradient_steps, chunk_size)
     observations = model.observation_count(units, weights)
     _check_enough_observations(model, observations)
     if init_params is not None:
@@ -294,10 +294,12 @@ def fit(
         batch, invalid = _starts_from_init(model, key, num_restarts, units, example)
         size = invalid.size
     placement = _devices.placement(devices, split, size, chunks.num_units(units))
-    if split == "data" and placement is not None:
+    data_split = placement is not None and placement.kind == "data"
+    if data_split:  # the sums run over the mesh axis; with one device there is nothing to split
         units, weights = _devices.pad_units(units, weights, placement.num_devices)
+        config = config._replace(axis_name=_devices.DATA_AXIS)
     if config.chunk_size is None:
-        local = chunks.num_units(units) // (placement.num_devices if split == "data" and placement else 1)
+        local = chunks.num_units(units) // (placement.num_devices if data_split else 1)
         local_units = jax.tree.map(lambda x: jax.ShapeDtypeStruct((local,) + x.shape[1:], x.dtype), units)
         config = config._replace(chunk_size=chunks.chunk_size_for(model, local_units, size, budget))
     arguments = (

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 SCRIPT = textwrap.dedent(
@@ -69,8 +70,11 @@ SCRIPT = textwrap.dedent(
             "max_relative_difference": max(
                 float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300))) for a, b in zip(leaves(split), leaves(single))
             ),
-            "same_best": int(split.best_restart) == int(single.best_restart),
+            "best_difference": abs(float(split.objective) - float(single.objective)) / abs(float(single.objective)),
         }
+    out["one_device_data_split"] = float(
+        jaxem.fit(poisson, poisson_counts, key=jax.random.key(3), num_restarts=2, max_iter=3, devices=one, split="data").objective
+    )
     try:
         jaxem.fit(jaxem.models.gaussian_mixture(3), points, key=jax.random.key(1), num_restarts=2, devices=jax.devices(), split="data")
         out["full_data_refused"] = ""
@@ -119,8 +123,10 @@ def test_data_split_over_two_cpu_devices_equals_one_device(out):
     """Each device sums the statistics of half the units (201 observations: one zero-weight pad;
     3 sequences: one pad), the sums are added across devices, and every device runs the same loop."""
     assert "splitting the data over 2 CPU devices is refused" in out["full_data_refused"]
+    assert np.isfinite(out["one_device_data_split"])  # one device: nothing to split, a plain fit
     for name in ("data-poisson", "data-gradient", "data-hmm"):
-        assert out[name]["same_best"], (name, out[name])
+        # the best objective, not the best index: restarts that reach one optimum tie to ~1e-14
+        assert out[name]["best_difference"] < 1e-9, (name, out[name])
         # Half sums added across devices round in another order (~1e-16), compounded over the
         # iterations: 1e-9, as for the restart split.
         assert out[name]["max_relative_difference"] < 1e-9, (name, out[name])
