@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "accumulate", "chunk_size_for", "num_units"]
+__all__ = ["DEFAULT_MEMORY_BUDGET", "accumulate", "chunk_size_for", "num_units", "rows_per_chunk"]
 
 # Bytes the per-chunk working arrays (all restarts together) may take by default.
 DEFAULT_MEMORY_BUDGET = 32 * 2**20
@@ -54,10 +54,14 @@ def chunk_size_for(model, units, num_restarts: int = 1, memory_budget: int = DEF
     example = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), units)
     size_p = model.potential_count(example)
     size_u = sum(math.prod(x.shape) for x in jax.tree.leaves(example))
+    return rows_per_chunk(4 * num_restarts * size_p + size_u * (size_u + 3) // 2, num_units(units), memory_budget)
+
+
+def rows_per_chunk(numbers_per_row: int, total: int, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> int:
+    """The largest chunk (at least 8 rows, at most ``total``) whose ``numbers_per_row`` floats per row
+    fit ``memory_budget`` bytes."""
     itemsize = max(np.dtype(jnp.result_type(float)).itemsize, 4)
-    per_unit = itemsize * (4 * num_restarts * size_p + size_u * (size_u + 3) // 2)
-    total = num_units(units)
-    return int(min(total, max(8, memory_budget // max(per_unit, 1))))
+    return int(min(total, max(8, memory_budget // max(itemsize * numbers_per_row, 1))))
 
 
 def _slice(units, start, size):

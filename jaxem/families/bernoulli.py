@@ -71,7 +71,7 @@ class Bernoulli(ByValue):
     def start(self, rows, responsibilities, weights):
         shape = (responsibilities.shape[-1],) + tuple(rows.shape[1:])
         probe = {"probs": jnp.full(shape, 0.5, responsibilities.dtype)}
-        return self.maximize(self.statistics(rows, responsibilities, weights, probe), probe)
+        return support.start_from(self, rows, responsibilities, weights, probe)
 
     def seed_features(self, rows):
         return jnp.asarray(rows, jnp.result_type(float)).reshape(rows.shape[0], -1)

@@ -77,7 +77,7 @@ class Categorical(ByValue):
     def start(self, rows, responsibilities, weights):
         shape = (responsibilities.shape[-1],) + tuple(rows.shape[1:]) + (self.num_categories,)
         probe = {"probs": jnp.ones(shape, responsibilities.dtype)}
-        return self.maximize(self.statistics(rows, responsibilities, weights, probe), probe)
+        return support.start_from(self, rows, responsibilities, weights, probe)
 
     def seed_features(self, rows):
         return self.one_hot(rows, jnp.result_type(float)).reshape(rows.shape[0], -1)

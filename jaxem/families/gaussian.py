@@ -272,15 +272,14 @@ class Gaussian(ByValue):
         return {"means": means, "covariances": covariances}
 
     def start(self, rows, responsibilities, weights):
-        """Means and covariances from starting responsibilities: the means first (about the data
-        mean), then the statistics about them."""
+        """Means and covariances from starting responsibilities: the weighted means first (one
+        product; first moments need no reference point), then the statistics about them."""
         dtype = responsibilities.dtype
         rows = jnp.asarray(rows, dtype).reshape(rows.shape[0], -1)
-        num_components = responsibilities.shape[-1]
-        centre = jnp.sum(weights[:, None] * rows, axis=0) / jnp.sum(weights)
-        about = {"means": jnp.broadcast_to(centre, (num_components,) + rows.shape[1:])}
-        first = self.maximize(self.statistics(rows, responsibilities, weights, about), about)
-        return self.maximize(self.statistics(rows, responsibilities, weights, first), first)
+        weighted = responsibilities * weights[:, None]
+        counts = jnp.sum(weighted, axis=0) + 10 * jnp.finfo(dtype).eps
+        means = jnp.matmul(weighted.T, rows, precision=_HIGHEST) / counts[:, None]
+        return support.start_from(self, rows, responsibilities, weights, {"means": means})
 
     def seed_features(self, rows):
         return jnp.asarray(rows, jnp.result_type(rows.dtype, float)).reshape(rows.shape[0], -1)

@@ -79,7 +79,7 @@ class Poisson(ByValue):
     def start(self, rows, responsibilities, weights):
         shape = (responsibilities.shape[-1],) + tuple(rows.shape[1:])
         probe = {"rates": jnp.ones(shape, responsibilities.dtype)}
-        return self.maximize(self.statistics(rows, responsibilities, weights, probe), probe)
+        return support.start_from(self, rows, responsibilities, weights, probe)
 
     def seed_features(self, rows):
         return _flat(rows, jnp.result_type(float))

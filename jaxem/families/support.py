@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxem import chunks
 from jaxem.static import ByValue
 
 __all__ = [
@@ -43,11 +44,16 @@ __all__ = [
     "count_data",
     "gaussian_data",
     "gaussian_min_count",
+    "start_from",
 ]
 
 # Uniform mass mixed into the starting responsibilities of the discrete families,
 # ``(1 - a) r + a / K``: a hard assignment would give exact zeros, which EM cannot leave.
 DISCRETE_INIT_SMOOTHING = 0.1
+
+# A start's statistics (one restart at a time) are summed over chunks of at most this many
+# E-step budgets (jaxem.chunks.DEFAULT_MEMORY_BUDGET): fewer, larger chunks than a fit's.
+START_BUDGET_CHUNKS = 8
 
 
 def _leaf(data, family: str):
@@ -165,3 +171,20 @@ def built_in_checks(family, label: str, num_components: int, sequences: bool):
         "degenerate": DegenerateBelow(family),
         "min_observations": num_components,
     }
+
+
+def start_from(family, rows, responsibilities, weights, params):
+    """``family.maximize`` of ``family.statistics`` over all ``rows`` about ``params``, the statistics
+    summed over chunks (so a start, like a fit, holds one chunk's features at a time)."""
+    # Per row: the responsibilities and at most (K + U)^2 numbers of features (U numbers of data; a
+    # Gaussian's second moments and anchor blocks are fewer). A start runs one restart at a time,
+    # so it may take the budget of several E-step chunks: START_BUDGET_CHUNKS of them.
+    size = chunks.rows_per_chunk(
+        (responsibilities.shape[-1] + rows[0].size) ** 2,
+        rows.shape[0],
+        START_BUDGET_CHUNKS * chunks.DEFAULT_MEMORY_BUDGET,
+    )
+    statistics = chunks.accumulate(
+        lambda part, w: family.statistics(part[0], part[1], w, params), (rows, responsibilities), weights, size
+    )
+    return family.maximize(statistics, params)
