@@ -318,12 +318,6 @@ def checked_params(model, params, units, example, source: str = "params"):
     return cast_params(params, param_dtype(params, units))
 
 
-def same_structure(a, b) -> bool:
-    return jax.tree.structure(a) == jax.tree.structure(b) and all(
-        np.shape(x) == np.shape(y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
-    )
-
-
 def check_init_params(model, init_params, example_unit, expected=None):
     """Returns (params batch with leading restart axis R, R) from one set or a batch."""
     init_params = jax.tree.map(jnp.asarray, init_params)

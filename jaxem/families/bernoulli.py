@@ -26,7 +26,7 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Bernoulli(ByValue):
+class Bernoulli(support.VmappedBatch, ByValue):
     """Binary vectors with independent features."""
 
     name = "Bernoulli"
@@ -52,17 +52,10 @@ class Bernoulli(ByValue):
         x = jnp.asarray(x, probs.dtype).reshape(-1)
         return jnp.matmul(log_p - log_q, x, precision=_HIGHEST) + jnp.sum(log_q, axis=-1)
 
-    def log_density_batch(self, params, rows):
-        """:meth:`log_density` for a chunk of rows: (n, K), one matrix product."""
-        return jax.vmap(lambda x: self.log_density(params, x))(rows)
-
     def statistics(self, rows, responsibilities, weights, params):
         """``sum_i w_i r_ik (1, x_i)``: (K, 1 + D), additive over chunks."""
-        dtype = responsibilities.dtype
-        x = jnp.asarray(rows, dtype).reshape(rows.shape[0], -1)
-        phi = jnp.concatenate([jnp.ones((x.shape[0], 1), dtype), x], axis=1)
-        weighted = responsibilities * weights[:, None].astype(dtype)
-        return jnp.matmul(weighted.T, phi, precision=_HIGHEST)
+        del params
+        return support.first_moments(rows, responsibilities, weights)
 
     def maximize(self, statistics, params):
         counts = statistics[:, :1] + 10 * jnp.finfo(statistics.dtype).eps

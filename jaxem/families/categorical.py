@@ -28,7 +28,7 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Categorical(ByValue):
+class Categorical(support.VmappedBatch, ByValue):
     """Integer symbols in ``[0, num_categories)``, independent across features."""
 
     num_categories: int
@@ -56,10 +56,6 @@ class Categorical(ByValue):
         num_components = probs.shape[0]
         log_probs = jnp.log(jnp.maximum(probs, jnp.finfo(probs.dtype).tiny)).reshape(num_components, -1)
         return jnp.matmul(log_probs, self.one_hot(x, probs.dtype).reshape(-1), precision=_HIGHEST)
-
-    def log_density_batch(self, params, rows):
-        """:meth:`log_density` for a chunk of rows: (n, K), one matrix product."""
-        return jax.vmap(lambda x: self.log_density(params, x))(rows)
 
     def statistics(self, rows, responsibilities, weights, params):
         """``sum_i w_i r_ik 1[x_id = c]``: (K, D * C), additive over chunks."""

@@ -30,7 +30,7 @@ def _flat(rows, dtype):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Poisson(ByValue):
+class Poisson(support.VmappedBatch, ByValue):
     """Poisson counts, independent across features."""
 
     name = "Poisson"
@@ -59,17 +59,10 @@ class Poisson(ByValue):
             - jnp.sum(jax.scipy.special.gammaln(x + 1.0))
         )
 
-    def log_density_batch(self, params, rows):
-        """:meth:`log_density` for a chunk of rows: (n, K), one matrix product."""
-        return jax.vmap(lambda x: self.log_density(params, x))(rows)
-
     def statistics(self, rows, responsibilities, weights, params):
         """``sum_i w_i r_ik (1, x_i)``: (K, 1 + D), additive over chunks."""
-        dtype = responsibilities.dtype
-        x = _flat(rows, dtype)
-        phi = jnp.concatenate([jnp.ones((x.shape[0], 1), dtype), x], axis=1)
-        weighted = responsibilities * weights[:, None].astype(dtype)
-        return jnp.matmul(weighted.T, phi, precision=_HIGHEST)
+        del params
+        return support.first_moments(rows, responsibilities, weights)
 
     def maximize(self, statistics, params):
         counts = statistics[:, :1] + 10 * jnp.finfo(statistics.dtype).eps

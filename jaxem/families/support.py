@@ -38,10 +38,12 @@ from jaxem.static import ByValue
 __all__ = [
     "DISCRETE_INIT_SMOOTHING",
     "DegenerateBelow",
+    "VmappedBatch",
     "binary_data",
     "built_in_checks",
     "categorical_data",
     "count_data",
+    "first_moments",
     "gaussian_data",
     "gaussian_min_count",
     "start_from",
@@ -188,3 +190,21 @@ def start_from(family, rows, responsibilities, weights, params):
         lambda part, w: family.statistics(part[0], part[1], w, params), (rows, responsibilities), weights, size
     )
     return family.maximize(statistics, params)
+
+
+class VmappedBatch:
+    """Mixin for families whose per-observation density is already a product of features and
+    per-component parameters: the chunk's table is its vmap (one matrix product)."""
+
+    def log_density_batch(self, params, rows):
+        """``log_density`` for a chunk of rows: (n, K)."""
+        return jax.vmap(lambda x: self.log_density(params, x))(rows)
+
+
+def first_moments(rows, responsibilities, weights):
+    """``sum_i w_i r_ik (1, x_i)`` over a chunk, with rows flattened to (n, D): (K, 1 + D)."""
+    dtype = responsibilities.dtype
+    x = jnp.asarray(rows, dtype).reshape(rows.shape[0], -1)
+    phi = jnp.concatenate([jnp.ones((x.shape[0], 1), dtype), x], axis=1)
+    weighted = responsibilities * weights[:, None].astype(dtype)
+    return jnp.matmul(weighted.T, phi, precision=jax.lax.Precision.HIGHEST)
