@@ -13,8 +13,8 @@ posteriors live only for one chunk.
   get weight zero there, so every unit is counted exactly once.
 * The partial sums are added with Kahan's compensated summation: the rounding
   error of each addition is carried and fed back, so the total over many
-  chunks is as accurate as one addition (this matters in float32 for the
-  uncentred moments of a Gaussian family).
+  chunks is as accurate as one addition (this matters in float32, where a
+  fit sums a Gaussian's second moments over hundreds of chunks).
 * With ``axis_name`` set (data split over devices, see
   :mod:`jaxem.devices`), the per-device totals are summed over that axis, so
   every device sees the sum over all the data.
