@@ -1,6 +1,7 @@
 """jaxem: Expectation-Maximization from a user-written log joint, on JAX."""
 
-from jaxem import algorithm, chunks, constraints, datasets, families, models
+from jaxem import accelerate, algorithm, chunks, constraints, datasets, families, models
+from jaxem.accelerate import SquaremState, squarem
 from jaxem.algorithm import EM, EMInfo, EMState, em
 from jaxem.decoding import sample_sequences, viterbi
 from jaxem.diagnostics import ConvergenceWarning, DegenerateFitWarning, FailedRestartsWarning, FitError, FitWarning
@@ -23,6 +24,8 @@ __all__ = [
     "Model",
     "Restarts",
     "Sequences",
+    "SquaremState",
+    "accelerate",
     "algorithm",
     "chunks",
     "constraints",
@@ -35,6 +38,7 @@ __all__ = [
     "models",
     "posterior",
     "sample_sequences",
+    "squarem",
     "viterbi",
 ]
 __version__ = "0.1.0"

@@ -58,11 +58,23 @@ class EMState(NamedTuple):
 
 
 class EMInfo(NamedTuple):
-    """Diagnostics of one step: the objective before and after it."""
+    """Diagnostics of one step.
+
+    Attributes:
+      previous_objective: the objective before the step's last EM update (for
+        plain EM, before the step); ``objective - previous_objective`` is the
+        change a driver's convergence test reads.
+      objective: the objective after the step.
+      log_likelihood: the log-likelihood after the step.
+      num_e_steps: E-steps the step ran: 1 for plain EM; a wrapper that runs
+        several (e.g. :func:`jaxem.squarem`) reports their number, so fits can
+        be compared by work done rather than by steps.
+    """
 
     previous_objective: jax.Array
     objective: jax.Array
     log_likelihood: jax.Array
+    num_e_steps: jax.Array
 
 
 class EM(NamedTuple):
@@ -134,7 +146,7 @@ def build(model, config: EMSettings) -> EM:
             model, state.params, state.statistics, data, weights, config.gradient, chunk_size(data), config.axis_name
         )
         new = evaluate(new_params, data, weights)
-        return new, EMInfo(state.objective, new.objective, new.log_likelihood)
+        return new, EMInfo(state.objective, new.objective, new.log_likelihood, jnp.asarray(1, jnp.int32))
 
     return EM(init, step)
 

@@ -155,7 +155,7 @@ def pad_units(units, weights, num_devices: int):
 def over_data_axis(fit_restarts, placement: Placement):
     """``fit_restarts`` run under ``shard_map`` with the units and weights split along N.
 
-    ``fit_restarts(model, config, max_iter, init_params, invalid_start, units, weights, tol,
+    ``fit_restarts(model, config, max_iter, init_params, invalid_start, units, weights, stopping,
     observations)``; the model, config and max_iter are bound here, the units and weights are
     split over the mesh axis, everything else is replicated, and so are the results (every
     device computes the same totals).

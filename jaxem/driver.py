@@ -34,6 +34,7 @@ import numpy as np
 from jaxem import algorithm as _algorithm
 from jaxem import chunks, validation
 from jaxem import devices as _devices
+from jaxem.accelerate import squarem
 from jaxem.diagnostics import FitError, failure_message, warn_about
 from jaxem.mstep import DEFAULT_NUM_GRADIENT_STEPS
 
@@ -53,6 +54,8 @@ class Restarts(NamedTuple):
     failed_iteration: jax.Array
     failed_value: jax.Array
     degenerate: jax.Array
+    num_e_steps: jax.Array
+    raced: jax.Array
 
 
 class FitResult(NamedTuple):
@@ -67,8 +70,10 @@ class FitResult(NamedTuple):
       history: objective after 0, 1, ..., max_iter M-steps (NaN-padded).
       best_restart: its index among the restarts.
       restarts: :class:`Restarts` with the same fields for every restart plus
-        ``failed``, ``failed_iteration`` (-1 if not failed) and ``failed_value``
-        (the non-finite objective met: NaN, -inf or +inf).
+        ``failed``, ``failed_iteration`` (-1 if not failed), ``failed_value``
+        (the non-finite objective met: NaN, -inf or +inf), ``num_e_steps``
+        (E-steps run, the start's included; with ``acceleration="squarem"``
+        a step runs several) and ``raced`` (stopped by racing, see ``race``).
       degenerate: whether the best restart is degenerate, as judged by the
         model's ``degenerate`` (for the built-ins: a component holding fewer
         observations than its parameters need); ``restarts.degenerate`` has
@@ -86,51 +91,84 @@ class FitResult(NamedTuple):
     degenerate: jax.Array
 
 
+ACCELERATIONS = (None, "squarem")
+RESTART_AXIS = "restarts"
+
+
+class Stopping(NamedTuple):
+    """Traced stopping rules (changing them does not recompile): see :func:`fit`'s ``tol`` and ``race``."""
+
+    tol: jax.Array
+    race_margin: jax.Array
+    race_warmup: jax.Array
+
+
+class _Config(NamedTuple):
+    """Static settings of a fit: the EM settings and the wrapper around the EM step."""
+
+    em: _algorithm.EMSettings
+    acceleration: str | None
+
+
 class _Loop(NamedTuple):
-    state: _algorithm.EMState
+    state: Any
     iteration: jax.Array
     converged: jax.Array
     failed: jax.Array
     failed_value: jax.Array
     history: jax.Array
+    num_e_steps: jax.Array
+    raced: jax.Array
 
 
 def _select(flag, new, old):
     return jax.tree.map(lambda a, b: jnp.where(flag, a, b), new, old)
 
 
-def _fit_one(model, algorithm, axis_name, max_iter, params, invalid_start, units, weights, tol, observations):
-    """EM for one restart; vmapped over restarts by :func:`_fit_program`.
+def _fit_one(model, algorithm, axis_name, max_iter, params, invalid_start, units, weights, stopping, observations):
+    """EM for one restart; vmapped over restarts (axis :data:`RESTART_AXIS`) by :func:`_restarts`.
 
     ``invalid_start`` marks a start that lies outside its constraints' domain
     (found on the host): the restart fails at iteration 0 with value NaN.
     ``observations`` is the number of observations (or real steps) of
     positive weight, for the expected counts the degeneracy check reads.
+    Racing compares a restart's objective with the best over the restart
+    axis (``pmax``), stopped restarts included.
     """
     state = algorithm.init(params, units, weights)
     objective = jnp.where(invalid_start, jnp.nan, state.objective)
     history = jnp.full((max_iter + 1,), jnp.nan, objective.dtype).at[0].set(objective)
     bad = ~jnp.isfinite(objective)
-    loop = _Loop(state, jnp.asarray(0, jnp.int32), jnp.asarray(False), bad, jnp.where(bad, objective, 0.0), history)
+    no = jnp.asarray(False)
+    zero = jnp.asarray(0, jnp.int32)
+    loop = _Loop(state, zero, no, bad, jnp.where(bad, objective, 0.0), history, zero + 1, no)
     total_weight = jnp.sum(weights)
     if axis_name is not None:
         total_weight = jax.lax.psum(total_weight, axis_name)
-    threshold = tol * total_weight
+    threshold = stopping.tol * total_weight
+    margin = stopping.race_margin * total_weight
 
     def keep_going(s):
-        return (s.iteration < max_iter) & ~s.converged & ~s.failed
+        return (s.iteration < max_iter) & ~s.converged & ~s.failed & ~s.raced
 
     def iterate(s):
         new, info = algorithm.step(s.state, units, weights)
         finite = jnp.isfinite(info.objective)
         iteration = s.iteration + 1
+        converged = finite & (jnp.abs(info.objective - info.previous_objective) < threshold)
+        # Under vmap the step also runs for stopped restarts (and is discarded): they count at their kept value.
+        current = jnp.where(keep_going(s), info.objective, jnp.where(s.failed, -jnp.inf, s.state.objective))
+        best = jax.lax.pmax(jnp.where(jnp.isfinite(current), current, -jnp.inf), RESTART_AXIS)
+        trailing = finite & ~converged & (iteration >= stopping.race_warmup) & (info.objective < best - margin)
         return _Loop(
             state=_select(finite, new, s.state),
             iteration=iteration,
-            converged=finite & (jnp.abs(info.objective - info.previous_objective) < threshold),
+            converged=converged,
             failed=~finite,
             failed_value=jnp.where(finite, s.failed_value, info.objective),
             history=s.history.at[iteration].set(info.objective),
+            num_e_steps=s.num_e_steps + info.num_e_steps,
+            raced=trailing,
         )
 
     s = jax.lax.while_loop(keep_going, iterate, loop)
@@ -151,26 +189,33 @@ def _fit_one(model, algorithm, axis_name, max_iter, params, invalid_start, units
         failed_iteration=jnp.where(s.failed, s.iteration, -1),
         failed_value=s.failed_value,
         degenerate=degenerate,
+        num_e_steps=s.num_e_steps,
+        raced=s.raced,
     )
 
 
-def _restarts(model, config, max_iter, init_params, invalid_start, units, weights, tol, observations):
-    algorithm = _algorithm.build(model, config)
-    restarts = jax.vmap(_fit_one, in_axes=(None, None, None, None, 0, 0, None, None, None, None))(
-        model, algorithm, config.axis_name, max_iter, init_params, invalid_start, units, weights, tol, observations
+def _restarts(model, config, max_iter, init_params, invalid_start, units, weights, stopping, observations):
+    algorithm = _algorithm.build(model, config.em)
+    if config.acceleration == "squarem":
+        algorithm = squarem(algorithm, model.constraints)
+    one = lambda p, i: _fit_one(
+        model, algorithm, config.em.axis_name, max_iter, p, i, units, weights, stopping, observations
     )
+    restarts = jax.vmap(one, axis_name=RESTART_AXIS)(init_params, invalid_start)
     score = jnp.where(restarts.failed | ~jnp.isfinite(restarts.objective), -jnp.inf, restarts.objective)
     return restarts, jnp.argmax(score)
 
 
-def _fit_program(model, config, max_iter, placement, init_params, invalid_start, units, weights, tol, observations):
+def _fit_program(
+    model, config, max_iter, placement, init_params, invalid_start, units, weights, stopping, observations
+):
     """The whole fit; ``placement`` (static) splits the restarts or the data over devices."""
-    arguments = (model, config, max_iter, init_params, invalid_start, units, weights, tol, observations)
+    arguments = (model, config, max_iter, init_params, invalid_start, units, weights, stopping, observations)
     if placement is None:
         return _restarts(*arguments)
     if placement.kind == "restarts":
         init_params = _devices.split_restarts(init_params, placement.sharding)
-        return _restarts(model, config, max_iter, init_params, invalid_start, units, weights, tol, observations)
+        return _restarts(model, config, max_iter, init_params, invalid_start, units, weights, stopping, observations)
     return _devices.over_data_axis(_restarts, placement)(*arguments)
 
 
@@ -220,6 +265,9 @@ def fit(
     memory_budget: int = chunks.DEFAULT_MEMORY_BUDGET,
     devices=None,
     split: str = "restarts",
+    acceleration: str | None = None,
+    race: float | None = None,
+    race_warmup: int = 10,
 ) -> FitResult:
     """Fits a model by EM from many restarts at once and returns the best.
 
@@ -259,6 +307,22 @@ def fit(
         along N; each device sums the statistics of its share and the sums
         are added across devices). Results do not depend on the split
         beyond rounding.
+      acceleration: ``None`` (plain EM) or ``"squarem"``: each step is one
+        SQUAREM cycle (two EM steps, an extrapolation along them in
+        unconstrained coordinates and a stabilising EM step, falling back to
+        the plain steps when that does not raise the objective;
+        :mod:`jaxem.accelerate`). Same fixed points, usually far fewer E-steps
+        on slowly converging problems. ``tol`` and ``max_iter`` then count
+        cycles; ``restarts.num_e_steps`` counts E-steps.
+      race: racing margin, in objective per unit weight (like ``tol``), or
+        ``None`` (default: no racing). After ``race_warmup`` iterations, a
+        restart whose objective trails the best restart's (converged ones
+        included) by more than ``race * sum(weights)`` stops and is marked in
+        ``restarts.raced``. Restarts run in lockstep, so the fit's cost
+        follows the restarts still running; racing stops the trailing ones.
+        A raced restart could have overtaken the best later: the margin is a
+        bet, not a bound. (Traced: changing it does not recompile.)
+      race_warmup: iterations before racing starts (default 10).
 
     Returns:
       A :class:`FitResult`.
@@ -270,6 +334,9 @@ def fit(
     units, weights, example = prepare(model, data, weights, lengths)
     max_iter = validation.check_positive_int(max_iter, "max_iter", minimum=0)
     tol = validation.check_tol(tol)
+    acceleration = _check_acceleration(acceleration)
+    race_margin = np.inf if race is None else _check_race(race)
+    race_warmup = validation.check_positive_int(race_warmup, "race_warmup", minimum=0)
     devices = _devices.check_devices(devices)
     split = _devices.check_split(split)
     budget = validation.check_positive_int(memory_budget, "memory_budget")
@@ -304,14 +371,18 @@ def fit(
         config = config._replace(chunk_size=chunks.chunk_size_for(model, local_units, size, budget))
     arguments = (
         model,
-        config,
+        _Config(config, acceleration),
         max_iter,
         placement,
         batch,
         invalid,
         units,
         weights,
-        jnp.asarray(tol, weights.dtype),
+        Stopping(
+            jnp.asarray(tol, weights.dtype),
+            jnp.asarray(race_margin, weights.dtype),
+            jnp.asarray(race_warmup, jnp.int32),
+        ),
         jnp.asarray(observations, weights.dtype),
     )
     with jax.default_device(devices[0]):
@@ -334,6 +405,24 @@ def fit(
     )
     warn_about(result, tol, max_iter, float(np.sum(np.asarray(weights))))
     return result
+
+
+def _check_acceleration(acceleration):
+    if acceleration not in ACCELERATIONS:
+        raise ValueError(f"acceleration must be one of {ACCELERATIONS}; got {acceleration!r}.")
+    return acceleration
+
+
+def _check_race(race) -> float:
+    try:
+        value = float(race)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"race must be None or a non-negative float (a margin per unit weight); got {race!r}."
+        ) from error
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"race must be None or a non-negative finite float; got {race!r}.")
+    return value
 
 
 def _init_program(model, dtype, keys, units):

@@ -124,7 +124,19 @@ def test_no_array_spans_all_observations_inside_the_fit_program():
     units, weights, _ = driver.prepare(model, data, None, None)
     starts = driver._init_jit(model, "float64", jax.random.split(jax.random.key(0), 5), units)
     config = jaxem.algorithm.settings(chunk_size=50)
-    arguments = (model, config, 10, None, starts, np.zeros(5, bool), units, weights, 1e-6, 997.0)
+    stopping = driver.Stopping(1e-6, np.inf, 10)
+    arguments = (
+        model,
+        driver._Config(config, None),
+        10,
+        None,
+        starts,
+        np.zeros(5, bool),
+        units,
+        weights,
+        stopping,
+        997.0,
+    )
     text = driver._fit_jit.lower(*arguments).as_text()
     shapes = {dims.rstrip("x") for dims in re.findall(r"tensor<((?:\d+x)+)(?:f64|f32|i32|i1)>", text)}
     spanning = {shape for shape in shapes if "997" in shape.split("x")}
