@@ -21,7 +21,11 @@ Both get the float32 array as is, at their defaults: scikit-learn (>= 1.6 or so)
   log-likelihood per sample, in the dtype of its fit), and the iterations (jaxem per restart; scikit-learn best init).
 
 Run: ``python benchmarks/end_to_end.py`` (1e6 points x 10 features); e.g. ``--num-points 20000 --only sklearn``,
-``--repeats 3`` (runs alternate jaxem/scikit-learn order), ``--max-iter 100`` (passed to both), ``--x64``.
+``--repeats 3`` (runs alternate jaxem/scikit-learn order), ``--max-iter 100`` (passed to both), ``--x64``,
+``--variants plain,squarem,race,squarem+race`` (jaxem's fit options per child: see VARIANTS; the table adds
+the E-steps the fit paid, R x the longest restart's, and those the restarts needed, the sum of their own), and
+``--compilation-cache DIR`` (JAX's persistent compilation cache for the jaxem children: the first run fills it,
+a second run with the same DIR is the warm figure).
 """
 
 from __future__ import annotations
@@ -36,6 +40,13 @@ import sys
 import time
 
 NUM_COMPONENTS = 8
+# jaxem's fit options per variant (--variants); "plain" is jaxem at its defaults.
+VARIANTS = {
+    "plain": {},
+    "squarem": {"acceleration": "squarem"},
+    "race": {"race": 1e-3},
+    "squarem+race": {"acceleration": "squarem", "race": 1e-3},
+}
 CHUNK = 65536
 
 
@@ -64,6 +75,9 @@ def _child(library, args):
 
         import jaxem
 
+        if args.compilation_cache:
+            jax.config.update("jax_compilation_cache_dir", args.compilation_cache)
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
         x = _data(args.num_points, args.num_features, args.seed)
         if jax.config.jax_enable_x64:
             x = x.astype(np.float64)
@@ -71,6 +85,7 @@ def _child(library, args):
         extra = {} if args.max_iter is None else {"max_iter": args.max_iter}
         model = jaxem.models.gaussian_mixture(NUM_COMPONENTS)
         start = time.perf_counter()
+        extra.update(VARIANTS[args.variant])
         result = jaxem.fit(model, x, key=jax.random.key(args.seed), num_restarts=args.num_restarts, **extra)
         result = jax.block_until_ready(result)
         log_likelihood = float(result.log_likelihood)
@@ -78,6 +93,8 @@ def _child(library, args):
         out["loglik_per_n"] = log_likelihood / args.num_points
         out["iterations"] = np.asarray(result.restarts.num_iterations).tolist()
         out["converged"] = np.asarray(result.restarts.converged).tolist()
+        out["e_steps"] = np.asarray(result.restarts.num_e_steps).tolist()
+        out["raced"] = np.asarray(result.restarts.raced).tolist()
         out["dtype"], out["backend"] = str(x.dtype), jax.default_backend()
     else:
         from sklearn.mixture import GaussianMixture
@@ -97,12 +114,14 @@ def _child(library, args):
     print(json.dumps(out), flush=True)
 
 
-def _run_child(library, args):
-    command = [sys.executable, os.path.abspath(__file__), "--child", library]
+def _run_child(library, args, variant="plain"):
+    command = [sys.executable, os.path.abspath(__file__), "--child", library, "--variant", variant]
     command += ["--num-points", str(args.num_points), "--num-features", str(args.num_features)]
     command += ["--num-restarts", str(args.num_restarts), "--seed", str(args.seed)]
     if args.max_iter is not None:
         command += ["--max-iter", str(args.max_iter)]
+    if args.compilation_cache:
+        command += ["--compilation-cache", args.compilation_cache]
     env = dict(os.environ)
     env.pop("JAX_ENABLE_X64", None)
     if library == "jaxem" and args.x64:
@@ -146,37 +165,47 @@ def _report(results, args):
         f"max_iter = {'library default' if args.max_iter is None else args.max_iter}, float32 data\n"
     )
     print(
-        "| library | wall fit s (min; all) | import+data s | process s | peak RSS GB | best log-lik / N | iterations |"
+        "| library | wall fit s (min; all) | import+data s | process s | peak RSS GB | best log-lik / N | iterations "
+        "| E-steps paid / needed |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     best = {}
-    for library, runs in results.items():
+    for (library, variant), runs in results.items():
+        label = names[library] if library == "sklearn" else f"jaxem {variant}"
         ok = [run for run in runs if run is not None]
         if not ok:
-            print(f"| {names[library]} | failed ({len(runs)} runs) | | | | | |")
+            print(f"| {label} | failed ({len(runs)} runs) | | | | | | |")
             continue
         walls = [run["fit_s"] for run in ok]
-        best[library] = {"wall": min(walls), "rss": max(run["peak_rss_kib"] for run in ok) * 1024 / 1e9}
+        best[label] = {"wall": min(walls), "rss": max(run["peak_rss_kib"] for run in ok) * 1024 / 1e9}
         run = min(ok, key=lambda r: r["fit_s"])
         iters = run["iterations"]
+        work = ""
         if library == "jaxem":
-            iters = f"{iters} ({sum(run['converged'])}/{len(iters)} converged)"
+            raced = sum(run["raced"])
+            iters = f"{iters} ({sum(run['converged'])}/{len(iters)} converged{f', {raced} raced' if raced else ''})"
+            # Restarts run in lockstep: the fit pays R x the longest restart's E-steps; each needed its own.
+            work = f"{len(run['e_steps']) * max(run['e_steps'])} / {sum(run['e_steps'])}"
         else:
             iters = f"{iters[0]} (best init; converged: {run['converged'][0]})"
         failed = f", {len(runs) - len(ok)} failed" if len(ok) < len(runs) else ""
         print(
-            f"| {names[library]} ({run['dtype']}) | {min(walls):.2f}; {', '.join(f'{w:.2f}' for w in walls)}{failed}"
-            f" | {run['import_data_s']:.2f} | {run['process_s']:.2f} | {best[library]['rss']:.2f} (max)"
-            f" | {run['loglik_per_n']:.5f} | {iters} |"
+            f"| {label} ({run['dtype']}) | {min(walls):.2f}; {', '.join(f'{w:.2f}' for w in walls)}{failed}"
+            f" | {run['import_data_s']:.2f} | {run['process_s']:.2f} | {best[label]['rss']:.2f} (max)"
+            f" | {run['loglik_per_n']:.5f} | {iters} | {work} |"
         )
     print(
         "\nwall fit includes JAX compilation; peak RSS includes the data each child generates for itself; "
         "process s is the child's whole life seen from the parent (interpreter start-up included);\n"
         "scikit-learn's log-lik is gm.score(x), in the dtype shown after the library name.\n"
     )
-    if len(best) == 2:
-        print(f"scikit-learn wall / jaxem wall = {best['sklearn']['wall'] / best['jaxem']['wall']:.2f}")
-        print(f"jaxem peak RSS / scikit-learn peak RSS = {best['jaxem']['rss'] / best['sklearn']['rss']:.2f}")
+    reference = best.get("scikit-learn")
+    for label, figures in best.items():
+        if reference is not None and label != "scikit-learn":
+            print(
+                f"scikit-learn wall / {label} wall = {reference['wall'] / figures['wall']:.2f}; "
+                f"{label} peak RSS / scikit-learn peak RSS = {figures['rss'] / reference['rss']:.2f}"
+            )
     print(f"machine: {_machine()}")
 
 
@@ -190,16 +219,32 @@ def main():
     parser.add_argument("--max-iter", type=int, default=None, help="passed to both (default: library defaults)")
     parser.add_argument("--x64", action="store_true", help="run jaxem with JAX_ENABLE_X64=1 (float64 data)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--compilation-cache",
+        default=None,
+        help="directory for JAX's persistent compilation cache in the jaxem children (run twice: cold, then warm)",
+    )
+    parser.add_argument(
+        "--variants",
+        default="plain",
+        help=f"comma-separated jaxem variants, each its own child: {', '.join(VARIANTS)} (default: plain)",
+    )
     parser.add_argument("--child", choices=["jaxem", "sklearn"], help=argparse.SUPPRESS)
+    parser.add_argument("--variant", choices=list(VARIANTS), default="plain", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return _child(args.child, args)
-    libraries = [args.only] if args.only else ["jaxem", "sklearn"]
-    results = {library: [] for library in libraries}
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"--variants: unknown {unknown}; choose from {list(VARIANTS)}")
+    runs = [] if args.only == "sklearn" else [("jaxem", v) for v in variants]
+    runs += [] if args.only == "jaxem" else [("sklearn", "plain")]
+    results = {run: [] for run in runs}
     for repeat in range(args.repeats):
-        for library in libraries if repeat % 2 == 0 else libraries[::-1]:
-            print(f"repeat {repeat + 1}/{args.repeats}: {library} ...", file=sys.stderr, flush=True)
-            results[library].append(_run_child(library, args))
+        for library, variant in runs if repeat % 2 == 0 else runs[::-1]:
+            print(f"repeat {repeat + 1}/{args.repeats}: {library} {variant} ...", file=sys.stderr, flush=True)
+            results[(library, variant)].append(_run_child(library, args, variant))
     _report(results, args)
 
 

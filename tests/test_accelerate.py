@@ -93,7 +93,7 @@ def _poisson_hmm():
         "transition": jnp.full((3, 3), 0.1) + 0.7 * jnp.eye(3),
         "rates": jnp.array([2.0, 3.0, 6.0]),
     }
-    return jaxem.models.poisson_hmm(3), counts[:, None], start
+    return jaxem.models.poisson_hmm(3), counts[None], start  # one sequence of 400 steps
 
 
 def _abo():
