@@ -47,9 +47,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import os
 import platform
-import subprocess
 import time
 import warnings
 from collections.abc import Callable
@@ -57,6 +55,16 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from common import (
+    ABO_COUNTS,
+    LINKAGE_COUNTS,
+    abo_log_joint,
+    git_revision,
+    linkage_log_joint,
+    linkage_maximize,
+    linkage_statistics,
+    machine,
+)
 
 import jaxem
 
@@ -87,42 +95,13 @@ def _overlap2d(args):
     )
 
 
-LINKAGE_COUNTS = np.array([125.0, 18.0, 20.0, 34.0])
-
-
-def _linkage_log_joint(params, x, z):
-    """Cell x in 0..3; cell 0 splits into a latent (1/2 | theta/4) pair (z), the impossible pairs are -inf."""
-    theta = params["theta"]
-    quarter, rest = jnp.log(theta / 4), jnp.log((1 - theta) / 4)
-    table = jnp.stack(
-        [
-            jnp.stack([jnp.log(0.5), quarter]),
-            jnp.stack([rest, -jnp.inf]),
-            jnp.stack([rest, -jnp.inf]),
-            jnp.stack([-jnp.inf, quarter]),
-        ]
-    )
-    return table[x, z]
-
-
-def _linkage_statistics(data, responsibilities, weights, params):
-    return {
-        "theta": jnp.sum(weights * responsibilities[:, 1]),
-        "other": jnp.sum(weights * responsibilities[:, 0] * (data != 0)),
-    }
-
-
-def _linkage_maximize(statistics, params):
-    return {"theta": statistics["theta"] / (statistics["theta"] + statistics["other"])}
-
-
 def _linkage(args):
     model = jaxem.Model(
-        _linkage_log_joint,
+        linkage_log_joint,
         num_states=2,
         constraints={"theta": jaxem.constraints.unit_interval},
-        statistics=_linkage_statistics,
-        maximize=_linkage_maximize,
+        statistics=linkage_statistics,
+        maximize=linkage_maximize,
     )
     options = {"weights": LINKAGE_COUNTS, "init_params": {"theta": jnp.array(0.5)}}
     return Problem("genetic linkage, closed form, theta0 = 0.5", model, np.arange(4), options, LINKAGE_COUNTS.sum())
@@ -149,18 +128,8 @@ def _poisson_hmm(args):
     )
 
 
-ABO_COUNTS = np.array([186.0, 38.0, 13.0, 284.0])
-_ABO_PHENOTYPE = np.array([0, 0, 1, 1, 2, 3])  # of genotypes AA, AO, BB, BO, AB, OO
-
-
-def _abo_log_joint(params, x, z):
-    p, q, r = params["freqs"]
-    genotype = jnp.stack([p * p, 2 * p * r, q * q, 2 * q * r, 2 * p * q, r * r])
-    return jnp.where(jnp.asarray(_ABO_PHENOTYPE)[z] == x, jnp.log(genotype[z]), -jnp.inf)
-
-
 def _abo(args):
-    model = jaxem.Model(_abo_log_joint, num_states=6, constraints={"freqs": jaxem.constraints.simplex})
+    model = jaxem.Model(abo_log_joint, num_states=6, constraints={"freqs": jaxem.constraints.simplex})
     options = {"weights": ABO_COUNTS, "init_params": {"freqs": jnp.full(3, 1 / 3)}}
     return Problem("ABO blood groups, gradient M-step, freqs0 = 1/3", model, np.arange(4), options, ABO_COUNTS.sum())
 
@@ -287,29 +256,6 @@ def _row(name, problem, plain, fast):
     return "| " + " | ".join(cells) + " |"
 
 
-def _git(*command):
-    try:
-        return subprocess.run(
-            ["git", *command],
-            check=False,
-            cwd=os.path.dirname(os.path.abspath(__file__)),
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
-        return ""
-
-
-def _machine():
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{model}, {os.cpu_count()} cores, {platform.system()}, {jax.default_backend()} backend"
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
@@ -322,10 +268,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
 
-    rev = _git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = " + uncommitted changes to jaxem/" if _git("status", "--porcelain", "--", "jaxem") else ""
-    header = f"date {datetime.date.today().isoformat()}; jaxem git {rev}{dirty}; jax {jax.__version__}"
-    print(f"{header}; machine: {_machine()}")
+    header = f"date {datetime.date.today().isoformat()}; jaxem git {git_revision()}; jax {jax.__version__}"
+    print(f"{header}; machine: {machine()}, {platform.system()}, {jax.default_backend()} backend")
     print(
         f"float64, tol = {args.tol:g} per unit weight for both, plain max_iter = {args.max_iter}, SQUAREM max_iter "
         f"= {args.max_cycles} cycles, seed = {args.seed}, {args.num_restarts} restarts where the model has an init"

@@ -34,7 +34,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -139,23 +138,10 @@ def _run_child(library, args, variant="plain"):
 
 
 def _machine():
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            check=False,
-            cwd=os.path.dirname(os.path.abspath(__file__)),
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
-        rev = ""
-    return f"{model}, {os.cpu_count()} cores; {datetime.date.today().isoformat()}; jaxem git {rev or 'unknown'}"
+    # Imported here, not at the top: common imports jax.numpy, which the scikit-learn child must not load.
+    from common import git_revision, machine
+
+    return f"{machine()}; {datetime.date.today().isoformat()}; jaxem git {git_revision(mark_changes=False)}"
 
 
 def _report(results, args):

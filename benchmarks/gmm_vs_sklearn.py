@@ -39,17 +39,7 @@ import time
 import warnings
 
 import numpy as np
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from common import cpu_model
 
 
 def _data(num_points, num_features, num_components, seed=0):
@@ -192,7 +182,7 @@ def main(argv=None):
 
     reg_covar = 1e-6
     print(
-        f"machine: {platform.machine()}, {_cpu_model()}, {jax.device_count()} JAX device(s) "
+        f"machine: {platform.machine()}, {cpu_model()}, {jax.device_count()} JAX device(s) "
         f"({jax.devices()[0].platform}), nproc visible to JAX host: {__import__('os').cpu_count()}"
     )
     print(f"jax {jax.__version__}, jaxem dtype {jnp.result_type(float)}, scikit-learn float64")

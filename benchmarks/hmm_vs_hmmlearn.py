@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import platform
 import time
 
 import jax
@@ -53,21 +52,11 @@ jax.config.update("jax_enable_x64", not args.float32)
 jax.config.update("jax_num_cpu_devices", args.cpu_devices)
 
 import jax.numpy as jnp
+from common import cpu_model
 
 import jaxem
 
 S, T, K, D = 50, 1000, 6, 4
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def timed(fn, repeats=1):

@@ -40,7 +40,7 @@ import time
 
 import jax
 import numpy as np
-from gmm_vs_sklearn import _cpu_model  # the same machine line as the other benchmarks
+from common import cpu_model
 
 SCHEMES = ("kmeans++", "random_points", "random_responsibilities", "kmeans")
 NUM_COMPONENTS = 8
@@ -129,7 +129,7 @@ def main(argv=None):
     import jax.numpy as jnp
 
     print(
-        f"machine: {platform.machine()}, {_cpu_model()}, {jax.device_count()} JAX device(s) "
+        f"machine: {platform.machine()}, {cpu_model()}, {jax.device_count()} JAX device(s) "
         f"({jax.devices()[0].platform}), cpu_count {os.cpu_count()}"
     )
     print(
