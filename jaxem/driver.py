@@ -14,7 +14,13 @@ objective). A restart stops when
   (default ``1e-6``); ``tol = 0`` runs exactly ``max_iter`` iterations;
 * it has failed: the objective became NaN or infinite. It keeps its last
   finite parameters and is flagged; the other restarts go on;
+* it was raced (``race``, off by default): after ``race_warmup`` iterations
+  its objective trails the best restart's by more than ``race * sum(weights)``;
 * or ``max_iter`` M-steps have run.
+
+With ``acceleration="squarem"`` each iteration is a SQUAREM cycle
+(:mod:`jaxem.accelerate`), and the change compared with ``tol`` is that of
+the cycle's last EM update.
 
 The objective is the weighted log-likelihood plus ``log_prior`` (MAP-EM).
 The best restart is the one with the highest final objective among those
