@@ -1,7 +1,8 @@
 """The fit driver: :func:`jaxem.em` steps in a ``lax.while_loop``, restarts as a ``vmap`` axis.
 
-One restart is :class:`jaxem.em.EM`'s ``init`` and ``step`` (:func:`_fit_one`)
-vmapped over the starting params; the whole fit is a single program jitted at
+The restarts are :class:`jaxem.EM`'s ``init`` and ``step`` vmapped over the
+starting params, stepped together in one ``while_loop`` (:func:`_restarts`)
+until none is running; the whole fit is a single program jitted at
 module level with the model and the settings as static arguments, so a second
 fit with an equal model and data of the same shapes reuses it.
 
@@ -98,7 +99,6 @@ class FitResult(NamedTuple):
 
 
 ACCELERATIONS = (None, "squarem")
-RESTART_AXIS = "restarts"
 
 
 class Stopping(NamedTuple):
@@ -128,18 +128,16 @@ class _Loop(NamedTuple):
 
 
 def _select(flag, new, old):
-    return jax.tree.map(lambda a, b: jnp.where(flag, a, b), new, old)
+    """Per restart: ``new`` where ``flag`` (R,), else ``old``; leaves have the leading restart axis."""
+    pick = lambda a, b: jnp.where(flag.reshape(flag.shape + (1,) * (a.ndim - flag.ndim)), a, b)
+    return jax.tree.map(pick, new, old)
 
 
-def _fit_one(model, algorithm, axis_name, max_iter, params, invalid_start, units, weights, stopping, observations):
-    """EM for one restart; vmapped over restarts (axis :data:`RESTART_AXIS`) by :func:`_restarts`.
+def _start(algorithm, max_iter, params, invalid_start, units, weights) -> _Loop:
+    """One restart's loop state at iteration 0 (vmapped over restarts).
 
     ``invalid_start`` marks a start that lies outside its constraints' domain
     (found on the host): the restart fails at iteration 0 with value NaN.
-    ``observations`` is the number of observations (or real steps) of
-    positive weight, for the expected counts the degeneracy check reads.
-    Racing compares a restart's objective with the best over the restart
-    axis (``pmax``), stopped restarts included.
     """
     state = algorithm.init(params, units, weights)
     objective = jnp.where(invalid_start, jnp.nan, state.objective)
@@ -147,37 +145,15 @@ def _fit_one(model, algorithm, axis_name, max_iter, params, invalid_start, units
     bad = ~jnp.isfinite(objective)
     no = jnp.asarray(False)
     zero = jnp.asarray(0, jnp.int32)
-    loop = _Loop(state, zero, no, bad, jnp.where(bad, objective, 0.0), history, zero + 1, no)
-    total_weight = jnp.sum(weights)
-    if axis_name is not None:
-        total_weight = jax.lax.psum(total_weight, axis_name)
-    threshold = stopping.tol * total_weight
-    margin = stopping.race_margin * total_weight
+    return _Loop(state, zero, no, bad, jnp.where(bad, objective, 0.0), history, zero + 1, no)
 
-    def keep_going(s):
-        return (s.iteration < max_iter) & ~s.converged & ~s.failed & ~s.raced
 
-    def iterate(s):
-        new, info = algorithm.step(s.state, units, weights)
-        finite = jnp.isfinite(info.objective)
-        iteration = s.iteration + 1
-        converged = finite & (jnp.abs(info.objective - info.previous_objective) < threshold)
-        # Under vmap the step also runs for stopped restarts (and is discarded): they count at their kept value.
-        current = jnp.where(keep_going(s), info.objective, jnp.where(s.failed, -jnp.inf, s.state.objective))
-        best = jax.lax.pmax(jnp.where(jnp.isfinite(current), current, -jnp.inf), RESTART_AXIS)
-        trailing = finite & ~converged & (iteration >= stopping.race_warmup) & (info.objective < best - margin)
-        return _Loop(
-            state=_select(finite, new, s.state),
-            iteration=iteration,
-            converged=converged,
-            failed=~finite,
-            failed_value=jnp.where(finite, s.failed_value, info.objective),
-            history=s.history.at[iteration].set(info.objective),
-            num_e_steps=s.num_e_steps + info.num_e_steps,
-            raced=trailing,
-        )
+def _finish(model, s: _Loop, observations) -> Restarts:
+    """One restart's results from its final loop state (vmapped over restarts).
 
-    s = jax.lax.while_loop(keep_going, iterate, loop)
+    ``observations`` is the number of observations (or real steps) of
+    positive weight, for the expected counts the degeneracy check reads.
+    """
     final = s.state
     if model.degenerate is None:
         degenerate = jnp.asarray(False)
@@ -201,13 +177,55 @@ def _fit_one(model, algorithm, axis_name, max_iter, params, invalid_start, units
 
 
 def _restarts(model, config, max_iter, init_params, invalid_start, units, weights, stopping, observations):
+    """Every restart's EM in one ``while_loop`` over the batch of restarts (leading axis R).
+
+    The step is vmapped over the restarts; a restart that has stopped is
+    frozen (its step still runs under the batch and is discarded), and the
+    loop ends when none is running. Racing compares each restart with the
+    best of the batch (stopped restarts at their kept values), a plain
+    maximum over the restart axis, so it needs no collective and runs the
+    same under a ``shard_map`` over the data.
+    """
     algorithm = _algorithm.build(model, config.em)
     if config.acceleration == "squarem":
         algorithm = squarem(algorithm, model.constraints)
-    one = lambda p, i: _fit_one(
-        model, algorithm, config.em.axis_name, max_iter, p, i, units, weights, stopping, observations
+    total_weight = jnp.sum(weights)
+    if config.em.axis_name is not None:
+        total_weight = jax.lax.psum(total_weight, config.em.axis_name)
+    threshold = stopping.tol * total_weight
+    margin = stopping.race_margin * total_weight
+    step = jax.vmap(algorithm.step, in_axes=(0, None, None))
+    loop = jax.vmap(_start, in_axes=(None, None, 0, 0, None, None))(
+        algorithm, max_iter, init_params, invalid_start, units, weights
     )
-    restarts = jax.vmap(one, axis_name=RESTART_AXIS)(init_params, invalid_start)
+
+    def running(s):
+        return (s.iteration < max_iter) & ~s.converged & ~s.failed & ~s.raced
+
+    def iterate(s):
+        active = running(s)
+        new, info = step(s.state, units, weights)
+        finite = jnp.isfinite(info.objective)
+        iteration = s.iteration + 1
+        converged = finite & (jnp.abs(info.objective - info.previous_objective) < threshold)
+        current = jnp.where(active, info.objective, jnp.where(s.failed, -jnp.inf, s.state.objective))
+        best = jnp.max(jnp.where(jnp.isfinite(current), current, -jnp.inf))
+        trailing = finite & ~converged & (iteration >= stopping.race_warmup) & (info.objective < best - margin)
+        rows = jnp.arange(iteration.shape[0])
+        updated = _Loop(
+            state=_select(finite, new, s.state),
+            iteration=iteration,
+            converged=converged,
+            failed=~finite,
+            failed_value=jnp.where(finite, s.failed_value, info.objective),
+            history=s.history.at[rows, jnp.minimum(iteration, max_iter)].set(info.objective),
+            num_e_steps=s.num_e_steps + info.num_e_steps,
+            raced=trailing,
+        )
+        return _select(active, updated, s)
+
+    final = jax.lax.while_loop(lambda s: jnp.any(running(s)), iterate, loop)
+    restarts = jax.vmap(_finish, in_axes=(None, 0, None))(model, final, observations)
     score = jnp.where(restarts.failed | ~jnp.isfinite(restarts.objective), -jnp.inf, restarts.objective)
     return restarts, jnp.argmax(score)
 
