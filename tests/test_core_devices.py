@@ -58,6 +58,10 @@ SCRIPT = textwrap.dedent(
         "data-gradient": lambda d, s: jaxem.fit(
             gradient, poisson_counts, key=jax.random.key(3), num_restarts=2, max_iter=5, tol=0.0, devices=d, split=s
         ),
+        "data-squarem-race": lambda d, s: jaxem.fit(
+            poisson, poisson_counts, key=jax.random.key(4), num_restarts=4, max_iter=15, tol=0.0, devices=d, split=s,
+            acceleration="squarem", race=1e-3, race_warmup=2,
+        ),
         "data-hmm": lambda d, s: jaxem.fit(
             hmm, counts, lengths=lengths, key=jax.random.key(2), num_restarts=3, max_iter=15, tol=0.0, devices=d,
             split=s,
@@ -71,6 +75,7 @@ SCRIPT = textwrap.dedent(
                 float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300))) for a, b in zip(leaves(split), leaves(single))
             ),
             "best_difference": abs(float(split.objective) - float(single.objective)) / abs(float(single.objective)),
+            "raced": [np.asarray(split.restarts.raced).tolist(), np.asarray(single.restarts.raced).tolist()],
         }
     out["one_device_data_split"] = float(
         jaxem.fit(poisson, poisson_counts, key=jax.random.key(3), num_restarts=2, max_iter=3, devices=one, split="data").objective
@@ -124,7 +129,9 @@ def test_data_split_over_two_cpu_devices_equals_one_device(out):
     3 sequences: one pad), the sums are added across devices, and every device runs the same loop."""
     assert "splitting the data over 2 CPU devices is refused" in out["full_data_refused"]
     assert np.isfinite(out["one_device_data_split"])  # one device: nothing to split, a plain fit
-    for name in ("data-poisson", "data-gradient", "data-hmm"):
+    # SQUAREM and racing run inside the shard_map too, and race the same restarts.
+    assert out["data-squarem-race"]["raced"][0] == out["data-squarem-race"]["raced"][1]
+    for name in ("data-poisson", "data-gradient", "data-squarem-race", "data-hmm"):
         # the best objective, not the best index: restarts that reach one optimum tie to ~1e-14
         assert out[name]["best_difference"] < 1e-9, (name, out[name])
         # Half sums added across devices round in another order (~1e-16), compounded over the
