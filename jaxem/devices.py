@@ -34,6 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxem import validation
+
 __all__ = [
     "Placement",
     "check_cpu_split",
@@ -93,9 +95,7 @@ _POOL_BLOCKING_CALL = re.compile(r"@(lapack_\w+|ducc_\w+)|stablehlo\.(fft)")
 
 
 def check_split(split) -> str:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}; got {split!r}.")
-    return split
+    return validation.check_choice(split, "split", SPLITS)
 
 
 def check_cpu_split(placement, program_text):

@@ -358,8 +358,12 @@ def fit(
     units, weights, example = prepare(model, data, weights, lengths)
     max_iter = validation.check_positive_int(max_iter, "max_iter", minimum=0)
     tol = validation.check_tol(tol)
-    acceleration = _check_acceleration(acceleration)
-    race_margin = np.inf if race is None else _check_race(race)
+    acceleration = validation.check_choice(acceleration, "acceleration", ACCELERATIONS)
+    race_margin = (
+        np.inf
+        if race is None
+        else validation.check_non_negative_float(race, "race", optional=True, meaning="a margin per unit weight")
+    )
     race_warmup = validation.check_positive_int(race_warmup, "race_warmup", minimum=0)
     devices = _devices.check_devices(devices)
     split = _devices.check_split(split)
@@ -429,24 +433,6 @@ def fit(
     )
     warn_about(result, tol, max_iter, float(np.sum(np.asarray(weights))))
     return result
-
-
-def _check_acceleration(acceleration):
-    if acceleration not in ACCELERATIONS:
-        raise ValueError(f"acceleration must be one of {ACCELERATIONS}; got {acceleration!r}.")
-    return acceleration
-
-
-def _check_race(race) -> float:
-    try:
-        value = float(race)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"race must be None or a non-negative float (a margin per unit weight); got {race!r}."
-        ) from error
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"race must be None or a non-negative finite float; got {race!r}.")
-    return value
 
 
 def _init_program(model, dtype, keys, units):

@@ -146,13 +146,26 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_tol(tol) -> float:
+def check_non_negative_float(value, name: str, optional: bool = False, meaning: str = "") -> float:
+    """``float(value)``, or raises naming ``name`` (``optional``: the message says None is allowed too)."""
+    must = f"{name} must be {'None or ' if optional else ''}"
     try:
-        value = float(tol)
+        number = float(value)
     except (TypeError, ValueError) as error:
-        raise TypeError(f"tol must be a non-negative float; got {tol!r}.") from error
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"tol must be a non-negative finite float; got {tol!r}.")
+        raise TypeError(f"{must}a non-negative float{f' ({meaning})' if meaning else ''}; got {value!r}.") from error
+    if not np.isfinite(number) or number < 0:
+        raise ValueError(f"{must}a non-negative finite float; got {value!r}.")
+    return number
+
+
+def check_tol(tol) -> float:
+    return check_non_negative_float(tol, "tol")
+
+
+def check_choice(value, name: str, choices: tuple):
+    """``value`` if it is one of ``choices``, else ``ValueError`` naming them."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}.")
     return value
 
 

@@ -54,7 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxem import constraints
+from jaxem import constraints, validation
 from jaxem.families import support
 from jaxem.static import ByValue
 
@@ -67,9 +67,7 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 
 def check_covariance_type(covariance_type: str) -> str:
     """Returns ``covariance_type`` or raises ``ValueError`` naming the choices."""
-    if covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}; got {covariance_type!r}.")
-    return covariance_type
+    return validation.check_choice(covariance_type, "covariance_type", COVARIANCE_TYPES)
 
 
 def covariances_shape(covariance_type: str, num_components: int, num_features: int) -> tuple[int, ...]:
