@@ -1,18 +1,21 @@
 """jaxem: Expectation-Maximization from a user-written log joint, on JAX."""
 
-from jaxem import accelerate, algorithm, chunks, constraints, datasets, families, models
+from jaxem import accelerate, algorithm, chunks, constraints, datasets, families, models, selection
 from jaxem.accelerate import SquaremState, squarem
 from jaxem.algorithm import EM, EMInfo, EMState, em
 from jaxem.decoding import sample_sequences, viterbi
 from jaxem.diagnostics import ConvergenceWarning, DegenerateFitWarning, FailedRestartsWarning, FitError, FitWarning
 from jaxem.driver import FitResult, Restarts, fit
-from jaxem.evaluation import em_step, log_likelihood, posterior
+from jaxem.evaluation import em_step, log_likelihood, log_likelihoods, posterior, predict
 from jaxem.markov import MarkovModel, Sequences
 from jaxem.model import Model
+from jaxem.sampling import Samples, sample
+from jaxem.selection import Criteria, criteria, num_parameters
 
 __all__ = [
     "EM",
     "ConvergenceWarning",
+    "Criteria",
     "DegenerateFitWarning",
     "EMInfo",
     "EMState",
@@ -23,21 +26,28 @@ __all__ = [
     "MarkovModel",
     "Model",
     "Restarts",
+    "Samples",
     "Sequences",
     "SquaremState",
     "accelerate",
     "algorithm",
     "chunks",
     "constraints",
+    "criteria",
     "datasets",
     "em",
     "em_step",
     "families",
     "fit",
     "log_likelihood",
+    "log_likelihoods",
     "models",
+    "num_parameters",
     "posterior",
+    "predict",
+    "sample",
     "sample_sequences",
+    "selection",
     "squarem",
     "viterbi",
 ]

@@ -64,15 +64,40 @@ class Constraint:
       domain: optional host-side check ``domain(value: np.ndarray) -> str | None``:
         ``None`` when every entry lies in the domain, else a short sentence
         saying what is wrong. Leading axes are batch axes.
+      free: optional ``free(unconstrained_shape) -> bool array`` (broadcast to
+        that shape): the entries of the unconstrained value that ``forward``
+        reads; default all. Counts free parameters (BIC, AIC) and picks the
+        coordinates of the information matrix.
     """
 
-    __slots__ = ("domain", "forward", "inverse", "name")
+    __slots__ = ("domain", "forward", "free", "inverse", "name")
 
-    def __init__(self, name: str, forward: Callable, inverse: Callable, domain: Callable | None = None):
+    def __init__(
+        self,
+        name: str,
+        forward: Callable,
+        inverse: Callable,
+        domain: Callable | None = None,
+        free: Callable | None = None,
+    ):
         self.name = name
         self.forward = forward
         self.inverse = inverse
         self.domain = domain
+        self.free = free
+
+    def free_mask(self, unconstrained_shape) -> np.ndarray:
+        """Which entries of an unconstrained value (shape ``inverse(value).shape``) ``forward``
+        depends on: a bool array of that shape. All of them unless the constraint says otherwise
+        (``positive_definite`` reads only the lower triangle)."""
+        shape = tuple(unconstrained_shape)
+        return np.ones(shape, bool) if self.free is None else np.broadcast_to(self.free(shape), shape)
+
+    def num_free(self, value) -> int:
+        """Free parameters in ``value`` (one leaf): the entries of its unconstrained value that
+        ``forward`` depends on (simplex: size - 1 per vector; positive definite D x D: D(D+1)/2)."""
+        shape = jax.eval_shape(self.inverse, jax.ShapeDtypeStruct(np.shape(value), jnp.result_type(value))).shape
+        return int(np.count_nonzero(self.free_mask(shape)))
 
     def domain_error(self, value) -> str | None:
         """``None`` if the concrete ``value`` lies in the domain, else what is wrong."""
@@ -86,7 +111,7 @@ class Constraint:
         # functions are local); a user's constraint pickles as its parts.
         if globals().get(self.name) is self:
             return (_named, (self.name,))
-        return (Constraint, (self.name, self.forward, self.inverse, self.domain))
+        return (Constraint, (self.name, self.forward, self.inverse, self.domain, self.free))
 
 
 def _named(name: str) -> Constraint:
@@ -187,7 +212,11 @@ def _pd_inverse(x):
     return jnp.tril(lower, -1) + log_diag[..., None] * jnp.eye(x.shape[-1], dtype=x.dtype)
 
 
-positive_definite = Constraint("positive_definite", _pd_forward, _pd_inverse, _positive_definite_domain)
+def _pd_free(shape):
+    return np.tril(np.ones(shape[-2:], bool))
+
+
+positive_definite = Constraint("positive_definite", _pd_forward, _pd_inverse, _positive_definite_domain, _pd_free)
 
 
 def expand(constraints, params):

@@ -1,4 +1,4 @@
-"""A model at given parameters: one EM step, the log-likelihood, the posterior.
+"""A model at given parameters: one EM step, the log-likelihood (total and per unit), the posterior, labels.
 
 Each function checks its inputs on the host when they are concrete (the
 data, the params' shapes, dtypes and domains) and then runs a program
@@ -10,14 +10,17 @@ computation is traced into the caller's program.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from jaxem import algorithm as _algorithm
 from jaxem import chunks, validation
+from jaxem.decoding import viterbi
 from jaxem.driver import prepare
 from jaxem.estep import expectations, posteriors
+from jaxem.markov import MarkovModel
 from jaxem.mstep import DEFAULT_NUM_GRADIENT_STEPS
 
-__all__ = ["em_step", "log_likelihood", "posterior"]
+__all__ = ["em_step", "log_likelihood", "log_likelihoods", "posterior", "predict"]
 
 
 def _traced(*trees) -> bool:
@@ -79,8 +82,14 @@ def _posterior_program(model, params, units):
     return model.posterior_output(posteriors(model, params, units)[1])
 
 
+def _per_unit_program(model, params, units):
+    log_p, marginals = posteriors(model, params, units)
+    return log_p, model.posterior_output(marginals)
+
+
 _log_likelihood_jit = jax.jit(_log_likelihood_program, static_argnums=(0, 1))
 _posterior_jit = jax.jit(_posterior_program, static_argnums=0)
+_per_unit_jit = jax.jit(_per_unit_program, static_argnums=0)
 
 
 def log_likelihood(model, params, data, weights=None, *, lengths=None, chunk_size: int | None = None):
@@ -93,3 +102,43 @@ def posterior(model, params, data, *, lengths=None):
     """Posterior over the latents: for a mixture, responsibilities (N, *num_states)."""
     params, units, _ = _inputs(model, params, data, None, lengths)
     return _posterior_jit(model, params, units)
+
+
+def per_unit(model, params, data, *, lengths=None):
+    """``(log p(x_i), posterior)`` for every unit (observation, or sequence of a ``MarkovModel``)."""
+    params, units, _ = _inputs(model, params, data, None, lengths)
+    return _per_unit_jit(model, params, units)
+
+
+def log_likelihoods(model, params, data, *, lengths=None):
+    """``log p(x_i; params)`` for every observation, shape (N,); for a ``MarkovModel``, every
+    sequence's ``log p(x_{1:L})``, shape (S,) (scikit-learn's ``score_samples``, hmmlearn's
+    per-sequence ``score``). Without weights and ``log_prior``.
+
+    Example:
+      >>> jaxem.log_likelihoods(model, result.params, data)   # (N,)
+    """
+    return per_unit(model, params, data, lengths=lengths)[0]
+
+
+def hard_labels(model, posterior):
+    """The most probable latent value of each observation from its responsibilities
+    (N, *num_states): (N,) int32, or (N, L) for L latents enumerated jointly."""
+    shape = model.state_shape
+    flat = jnp.argmax(posterior.reshape(posterior.shape[0], -1), axis=1).astype(jnp.int32)
+    if len(shape) == 1 and not isinstance(model.num_states, (tuple, list)):
+        return flat
+    return jnp.stack(jnp.unravel_index(flat, shape), axis=1).astype(jnp.int32)
+
+
+def predict(model, params, data, *, lengths=None):
+    """Hard labels: for a ``Model`` the most probable latent value of each observation, (N,)
+    int32 ((N, L) for L latents enumerated jointly); for a ``MarkovModel`` the Viterbi path of
+    each sequence, (S, T) int32 with ``-1`` on padding (:func:`jaxem.viterbi`).
+
+    Example:
+      >>> labels = jaxem.predict(jaxem.models.gaussian_mixture(2), result.params, faithful)
+    """
+    if isinstance(model, MarkovModel):
+        return viterbi(model, params, data, lengths=lengths)
+    return hard_labels(model, posterior(model, params, data, lengths=lengths))

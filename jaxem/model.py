@@ -103,6 +103,9 @@ class Model(ByValue):
       min_observations: fits need at least this many observations with
         positive weight (default 1; the built-in mixtures need one per
         component, as scikit-learn requires).
+      sample: optional ``sample(key, params) -> (x, z)``, one draw of an
+        observation and its latent value from the joint; needed by
+        :func:`jaxem.sample`.
 
     Example:
       >>> def log_joint(params, x, z):
@@ -124,6 +127,7 @@ class Model(ByValue):
     validate_data: Callable[..., Any] | None = None
     degenerate: Callable[..., Any] | None = None
     min_observations: int = 1
+    sample: Callable[..., Any] | None = None
 
     unit_name = "observation"
 
@@ -141,6 +145,7 @@ class Model(ByValue):
                 "batch_log_joint": "(params, data) -> table",
                 "validate_data": "(data) -> data",
                 "degenerate": "(params, counts) -> bool",
+                "sample": "(key, params) -> (x, z)",
             },
         )
         validation.check_positive_int(self.min_observations, "min_observations")

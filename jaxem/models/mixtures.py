@@ -44,6 +44,7 @@ __all__ = [
     "MixtureInit",
     "MixtureLogJoint",
     "MixtureMaximize",
+    "MixtureSampler",
     "MixtureStatistics",
     "bernoulli_mixture",
     "categorical_mixture",
@@ -106,6 +107,18 @@ class MixtureMaximize(ByValue):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
+class MixtureSampler(ByValue):
+    """``sample(key, params) -> (x, z)``: ``z ~ Categorical(pi)``, then ``x ~ f(. | theta_z)``."""
+
+    family: object
+
+    def __call__(self, key, params):
+        key_z, key_x = jax.random.split(key)
+        z = jax.random.categorical(key_z, jnp.log(params["weights"])).astype(jnp.int32)
+        return self.family.sample(key_x, params, z), z
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class MixtureInit(ByValue):
     """``init(key, data)`` for one restart: a scheme's responsibilities (smoothed), then the family's start."""
 
@@ -133,6 +146,7 @@ def mixture(family, num_components: int, *, init, label: str) -> Model:
         statistics=MixtureStatistics(family),
         maximize=MixtureMaximize(family),
         batch_log_joint=MixtureBatchLogJoint(family),
+        sample=MixtureSampler(family),
         **support.built_in_checks(family, label, num_components, sequences=False),
     )
 
