@@ -10,7 +10,7 @@ from jaxem.evaluation import em_step, log_likelihood, log_likelihoods, posterior
 from jaxem.markov import MarkovModel, Sequences
 from jaxem.model import Model
 from jaxem.sampling import Samples, sample
-from jaxem.selection import Criteria, criteria, num_parameters
+from jaxem.selection import Criteria, Selection, criteria, num_parameters, select
 
 __all__ = [
     "EM",
@@ -27,6 +27,7 @@ __all__ = [
     "Model",
     "Restarts",
     "Samples",
+    "Selection",
     "Sequences",
     "SquaremState",
     "accelerate",
@@ -47,6 +48,7 @@ __all__ = [
     "predict",
     "sample",
     "sample_sequences",
+    "select",
     "selection",
     "squarem",
     "viterbi",

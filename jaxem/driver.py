@@ -41,6 +41,7 @@ import numpy as np
 from jaxem import algorithm as _algorithm
 from jaxem import chunks, validation
 from jaxem import devices as _devices
+from jaxem import progress as _progress
 from jaxem.accelerate import squarem
 from jaxem.diagnostics import FitError, failure_message, warn_about
 from jaxem.mstep import DEFAULT_NUM_GRADIENT_STEPS
@@ -114,6 +115,7 @@ class _Config(NamedTuple):
 
     em: _algorithm.EMSettings
     acceleration: str | None
+    progress: bool = False  # whether the loop reports to the host (jaxem.progress)
 
 
 class _Loop(NamedTuple):
@@ -202,7 +204,8 @@ def _restarts(model, config, max_iter, init_params, invalid_start, units, weight
     def running(s):
         return (s.iteration < max_iter) & ~s.converged & ~s.failed & ~s.raced
 
-    def iterate(s):
+    def iterate(carry):
+        s, due = carry
         active = running(s)
         new, info = step(s.state, units, weights)
         finite = jnp.isfinite(info.objective)
@@ -222,12 +225,28 @@ def _restarts(model, config, max_iter, init_params, invalid_start, units, weight
             num_e_steps=s.num_e_steps + info.num_e_steps,
             raced=trailing,
         )
-        return _select(active, updated, s)
+        s = _select(active, updated, s)
+        if config.progress:
+            due = _report(s, due, running(s), config.em.axis_name)
+        return s, due
 
-    final = jax.lax.while_loop(lambda s: jnp.any(running(s)), iterate, loop)
+    first_due = jnp.asarray(1, jnp.int32)
+    if config.progress and config.em.axis_name is not None:  # each device keeps its own due iteration
+        first_due = jax.lax.pcast(first_due, config.em.axis_name, to="varying")
+    final, _ = jax.lax.while_loop(lambda carry: jnp.any(running(carry[0])), iterate, (loop, first_due))
     restarts = jax.vmap(_finish, in_axes=(None, 0, None))(model, final, observations)
     score = jnp.where(restarts.failed | ~jnp.isfinite(restarts.objective), -jnp.inf, restarts.objective)
     return restarts, jnp.argmax(score)
+
+
+def _report(s: _Loop, due, running, axis_name):
+    """Hands the host a progress report when one is due (:mod:`jaxem.progress`); under a split
+    of the data only the first device reports."""
+    iteration = jnp.max(s.iteration)
+    objective = jnp.where(s.failed, -jnp.inf, s.state.objective)
+    best = jnp.max(jnp.where(jnp.isfinite(objective), objective, -jnp.inf))
+    count = jnp.sum(running.astype(jnp.int32))
+    return _progress.report(due, iteration, best, count, jnp.asarray(running.shape[0], jnp.int32), axis_name)
 
 
 def _fit_program(
@@ -292,6 +311,8 @@ def fit(
     acceleration: str | None = None,
     race: float | None = None,
     race_warmup: int = 10,
+    progress=None,
+    progress_interval: float = _progress.DEFAULT_INTERVAL,
 ) -> FitResult:
     """Fits a model by EM from many restarts at once and returns the best.
 
@@ -347,6 +368,13 @@ def fit(
         A raced restart could have overtaken the best later: the margin is a
         bet, not a bound. (Traced: changing it does not recompile.)
       race_warmup: iterations before racing starts (default 10).
+      progress: ``None`` (default: silent), ``True`` (a line on stderr about
+        every ``progress_interval`` seconds: iteration, best objective so far,
+        restarts still running; and one when the loop ends) or a callable
+        receiving each :class:`jaxem.progress.Progress`. Reports come from
+        inside the compiled loop, throttled by wall time
+        (:mod:`jaxem.progress`); the results do not change.
+      progress_interval: seconds between reports (default 1).
 
     Returns:
       A :class:`FitResult`.
@@ -365,6 +393,7 @@ def fit(
         else validation.check_non_negative_float(race, "race", optional=True, meaning="a margin per unit weight")
     )
     race_warmup = validation.check_positive_int(race_warmup, "race_warmup", minimum=0)
+    reporter = _progress.check_progress(progress, progress_interval)
     devices = _devices.check_devices(devices)
     split = _devices.check_split(split)
     budget = validation.check_positive_int(memory_budget, "memory_budget")
@@ -399,7 +428,7 @@ def fit(
         config = config._replace(chunk_size=chunks.chunk_size_for(model, local_units, size, budget))
     arguments = (
         model,
-        _Config(config, acceleration),
+        _Config(config, acceleration, reporter is not None),
         max_iter,
         placement,
         batch,
@@ -415,7 +444,13 @@ def fit(
     )
     with jax.default_device(devices[0]):
         _devices.check_cpu_split(placement, lambda: _fit_jit.lower(*arguments).as_text())
-        restarts, best = _fit_jit(*arguments)
+        with _progress.reporting(reporter):
+            restarts, best = _fit_jit(*arguments)
+            jax.block_until_ready(restarts)
+    if reporter is not None:
+        usable = ~np.asarray(restarts.failed)
+        best_objective = float(np.max(np.asarray(restarts.objective)[usable])) if usable.any() else float("nan")
+        reporter.finish(int(np.max(np.asarray(restarts.num_iterations))), best_objective, 0, usable.size)
     failed = np.asarray(restarts.failed)
     if failed.all():
         raise FitError(failure_message(restarts), restarts)

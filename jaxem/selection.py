@@ -25,6 +25,7 @@ probable state of each step from its posterior marginal.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Collection
 from typing import NamedTuple
 
@@ -33,10 +34,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxem import constraints as _constraints
+from jaxem import validation
+from jaxem.diagnostics import FitError, FitWarning
+from jaxem.driver import fit
 from jaxem.estep import posteriors, weighted_sum
 from jaxem.evaluation import _inputs
 
-__all__ = ["Criteria", "criteria", "num_parameters"]
+__all__ = ["Criteria", "Selection", "SelectionRow", "criteria", "gaussian_mixtures", "num_parameters", "select"]
 
 
 def _check_fixed(params, fixed) -> frozenset:
@@ -119,3 +123,177 @@ def criteria(model, params, data, weights=None, *, lengths=None, fixed: Collecti
     log_l, n, entropy = (float(x) for x in _summary_jit(model, params, units, weights))
     bic = -2.0 * log_l + count * float(np.log(n))
     return Criteria(log_l, count, n, bic, -2.0 * log_l + 2.0 * count, bic + 2.0 * entropy, entropy)
+
+
+# ---------------------------------------------------------------------- model selection
+CRITERIA = ("bic", "aic", "icl")
+
+
+class SelectionRow(NamedTuple):
+    """One candidate of :func:`select`: its fit and criteria (NaN when every restart failed)."""
+
+    name: str
+    group: str  # candidates of one kind that differ in num_states (a line of the BIC plot)
+    num_states: int
+    model: object
+    result: object  # FitResult, or None when the fit failed
+    log_likelihood: float
+    num_parameters: int
+    bic: float
+    aic: float
+    icl: float
+    converged: bool
+    degenerate: bool
+    error: str | None
+
+
+class Selection(NamedTuple):
+    """The table of :func:`select`: one row per candidate, in the order given, and the best."""
+
+    rows: tuple
+    criterion: str
+    best: int  # index into rows
+
+    @property
+    def best_row(self) -> SelectionRow:
+        return self.rows[self.best]
+
+    @property
+    def best_model(self):
+        return self.rows[self.best].model
+
+    @property
+    def best_result(self):
+        return self.rows[self.best].result
+
+    def table(self) -> str:
+        """A fixed-width table (lower BIC/AIC/ICL is better; ``*`` marks the best by ``criterion``)."""
+        width = max([len("model")] + [len(row.name) for row in self.rows])
+        head = f"  {'model':<{width}} {'K':>3} {'log-lik':>12} {'params':>6} {'BIC':>12} {'AIC':>12} {'ICL':>12}  note"
+        lines = [head]
+        for index, row in enumerate(self.rows):
+            mark = "*" if index == self.best else " "
+            note = (
+                f"failed: {row.error}"
+                if row.error
+                else ", ".join(
+                    n for n, flag in (("degenerate", row.degenerate), ("unconverged", not row.converged)) if flag
+                )
+            )
+            lines.append(
+                f"{mark} {row.name:<{width}} {row.num_states:>3} {row.log_likelihood:>12.4f} {row.num_parameters:>6d} "
+                f"{row.bic:>12.4f} {row.aic:>12.4f} {row.icl:>12.4f}  {note}".rstrip()
+            )
+        lines.append(f"best by {self.criterion.upper()} (lower is better): {self.best_row.name}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def _names_and_models(candidates):
+    from jaxem.models import specification
+
+    if isinstance(candidates, dict):
+        pairs = [(str(name), model) for name, model in candidates.items()]
+    else:
+        try:
+            pairs = [(specification.label(model), model) for model in candidates]
+        except TypeError as error:
+            raise TypeError(
+                f"candidates must be a list of models or a dict of name -> model; got {candidates!r}."
+            ) from error
+    if not pairs:
+        raise ValueError("candidates must hold at least one model; got none.")
+    for name, model in pairs:
+        if not hasattr(model, "log_potentials"):
+            raise TypeError(f"candidates must be jaxem models; got {type(model).__name__} for {name!r}.")
+    return pairs
+
+
+def _group(model) -> str:
+    from jaxem.models import specification
+
+    spec = specification.describe(model)
+    if spec is None:
+        return type(model).__name__
+    kind = spec["kwargs"].get("covariance_type")
+    return spec["builder"] if kind is None else f"{spec['builder']} {kind}"
+
+
+def select(candidates, data, *, key, criterion: str = "bic", weights=None, lengths=None, **fit_options) -> Selection:
+    """Fits every candidate model to ``data`` and tabulates log-likelihood, free parameters, BIC,
+    AIC and ICL, marking the best by ``criterion`` (what mclust's ``Mclust`` summary gives).
+
+    Args:
+      candidates: a list of models (named by their specification, e.g.
+        ``gaussian_mixture(3, covariance_type='full')``) or a dict name -> model;
+        :func:`gaussian_mixtures` builds the usual grid.
+      data, weights, lengths: as for :func:`jaxem.fit`.
+      key: a ``jax.random.key``; candidate ``i`` is fitted with ``fold_in(key, i)``.
+      criterion: ``"bic"`` (default), ``"aic"`` or ``"icl"``; lower is better.
+      **fit_options: passed to every :func:`jaxem.fit` (``num_restarts``, ``tol``, ...).
+
+    A candidate whose restarts all fail is kept in the table with NaN criteria
+    and its error, and is never the best; if every candidate fails, the first
+    error is raised.
+
+    Example:
+      >>> table = jaxem.select(jaxem.selection.gaussian_mixtures(range(1, 6)), faithful, key=jax.random.key(0))
+      >>> print(table); table.best_model
+    """
+    criterion = validation.check_choice(criterion, "criterion", CRITERIA)
+    key = validation.check_key(key)
+    pairs = _names_and_models(candidates)
+    rows, errors = [], []
+    for index, (name, model) in enumerate(pairs):
+        num_states = int(np.prod(model.state_shape))
+        try:
+            result = fit(
+                model, data, key=jax.random.fold_in(key, index), weights=weights, lengths=lengths, **fit_options
+            )
+        except FitError as error:
+            errors.append(error)
+            warnings.warn(f"candidate {name!r} failed and is left out of the choice: {error}", FitWarning, stacklevel=2)
+            nan = float("nan")
+            rows.append(
+                SelectionRow(
+                    name, _group(model), num_states, model, None, nan, -1, nan, nan, nan, False, False, str(error)
+                )
+            )
+            continue
+        values = criteria(model, result.params, data, weights, lengths=lengths)
+        rows.append(
+            SelectionRow(
+                name,
+                _group(model),
+                num_states,
+                model,
+                result,
+                values.log_likelihood,
+                values.num_parameters,
+                values.bic,
+                values.aic,
+                values.icl,
+                bool(result.converged),
+                bool(result.degenerate),
+                None,
+            )
+        )
+    scores = np.array([getattr(row, criterion) for row in rows], float)
+    if np.all(np.isnan(scores)):
+        raise errors[0]
+    return Selection(tuple(rows), criterion, int(np.nanargmin(scores)))
+
+
+def gaussian_mixtures(num_components=range(1, 10), covariance_types=("full", "tied", "diag", "spherical"), **options):
+    """Candidates for :func:`select`: ``gaussian_mixture(K, covariance_type=t, **options)`` for every
+    ``t`` and ``K``, as a dict name -> model (mclust's default grid is K = 1..9 over its covariance
+    models; these are scikit-learn's four)."""
+    from jaxem.models import gaussian_mixture
+
+    return {
+        f"{kind} K={k}": gaussian_mixture(k, covariance_type=kind, **options)
+        for kind in covariance_types
+        for k in num_components
+    }

@@ -1,0 +1,1 @@
+"""Estimators with scikit-learn's and hmmlearn's interfaces over jaxem's engine."""
