@@ -1,6 +1,6 @@
 """jaxem: Expectation-Maximization from a user-written log joint, on JAX."""
 
-from jaxem import accelerate, algorithm, chunks, constraints, datasets, families, models, selection
+from jaxem import accelerate, algorithm, chunks, constraints, datasets, families, models, persistence, selection
 from jaxem.accelerate import SquaremState, squarem
 from jaxem.algorithm import EM, EMInfo, EMState, em
 from jaxem.decoding import sample_sequences, viterbi
@@ -9,6 +9,7 @@ from jaxem.driver import FitResult, Restarts, fit
 from jaxem.evaluation import em_step, log_likelihood, log_likelihoods, posterior, predict
 from jaxem.markov import MarkovModel, Sequences
 from jaxem.model import Model
+from jaxem.persistence import Saved, load, save
 from jaxem.sampling import Samples, sample
 from jaxem.selection import Criteria, Selection, criteria, num_parameters, select
 
@@ -27,6 +28,7 @@ __all__ = [
     "Model",
     "Restarts",
     "Samples",
+    "Saved",
     "Selection",
     "Sequences",
     "SquaremState",
@@ -40,14 +42,17 @@ __all__ = [
     "em_step",
     "families",
     "fit",
+    "load",
     "log_likelihood",
     "log_likelihoods",
     "models",
     "num_parameters",
+    "persistence",
     "posterior",
     "predict",
     "sample",
     "sample_sequences",
+    "save",
     "select",
     "selection",
     "squarem",

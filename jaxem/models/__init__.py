@@ -1,7 +1,7 @@
 """Built-in models: ordinary :class:`jaxem.Model` and :class:`jaxem.MarkovModel` instances over
 the families of :mod:`jaxem.families`."""
 
-from jaxem.models import initialisation
+from jaxem.models import initialisation, specification
 from jaxem.models.hmm import categorical_hmm, gaussian_hmm, poisson_hmm
 from jaxem.models.initialisation import INIT_SCHEMES
 from jaxem.models.mixtures import (
@@ -21,4 +21,5 @@ __all__ = [
     "initialisation",
     "poisson_hmm",
     "poisson_mixture",
+    "specification",
 ]
