@@ -1,6 +1,6 @@
 """jaxem: Expectation-Maximization from a user-written log joint, on JAX."""
 
-from jaxem import accelerate, algorithm, chunks, constraints, datasets, families, models, persistence, selection
+from jaxem import accelerate, algorithm, chunks, constraints, datasets, families, models, persistence, plots, selection
 from jaxem.accelerate import SquaremState, squarem
 from jaxem.algorithm import EM, EMInfo, EMState, em
 from jaxem.decoding import sample_sequences, viterbi
@@ -48,6 +48,7 @@ __all__ = [
     "models",
     "num_parameters",
     "persistence",
+    "plots",
     "posterior",
     "predict",
     "sample",
