@@ -1,12 +1,25 @@
 """jaxem: Expectation-Maximization from a user-written log joint, on JAX."""
 
-from jaxem import accelerate, algorithm, chunks, constraints, datasets, families, models, persistence, plots, selection
+from jaxem import (
+    accelerate,
+    algorithm,
+    chunks,
+    constraints,
+    datasets,
+    families,
+    inference,
+    models,
+    persistence,
+    plots,
+    selection,
+)
 from jaxem.accelerate import SquaremState, squarem
 from jaxem.algorithm import EM, EMInfo, EMState, em
 from jaxem.decoding import sample_sequences, viterbi
 from jaxem.diagnostics import ConvergenceWarning, DegenerateFitWarning, FailedRestartsWarning, FitError, FitWarning
 from jaxem.driver import FitResult, Restarts, fit
 from jaxem.evaluation import em_step, log_likelihood, log_likelihoods, posterior, predict
+from jaxem.inference import IdentifiabilityWarning, Inference, standard_errors
 from jaxem.markov import MarkovModel, Sequences
 from jaxem.model import Model
 from jaxem.persistence import Saved, load, save
@@ -24,6 +37,8 @@ __all__ = [
     "FitError",
     "FitResult",
     "FitWarning",
+    "IdentifiabilityWarning",
+    "Inference",
     "MarkovModel",
     "Model",
     "Restarts",
@@ -42,6 +57,7 @@ __all__ = [
     "em_step",
     "families",
     "fit",
+    "inference",
     "load",
     "log_likelihood",
     "log_likelihoods",
@@ -57,6 +73,7 @@ __all__ = [
     "select",
     "selection",
     "squarem",
+    "standard_errors",
     "viterbi",
 ]
 __version__ = "0.1.0"

@@ -27,7 +27,8 @@ def _traced(*trees) -> bool:
     return any(isinstance(x, jax.core.Tracer) for tree in trees for x in jax.tree.leaves(tree))
 
 
-def _inputs(model, params, data, weights, lengths):
+def checked_arguments(model, params, data, weights, lengths):
+    """``(params, units, weights)`` host-checked when concrete (skipped for traced inputs)."""
     check = not _traced(params, data, weights, lengths)
     units, weights, example = prepare(model, data, weights, lengths, check=check)
     if check:
@@ -68,7 +69,7 @@ def em_step(
       >>> params = jaxem.em_step(model, params, data)
       >>> jax.jit(lambda p: jaxem.em_step(model, p, data))(params)  # traceable too
     """
-    params, units, weights = _inputs(model, params, data, weights, lengths)
+    params, units, weights = checked_arguments(model, params, data, weights, lengths)
     size = _chunk_size(model, units, chunk_size)
     config = _algorithm.settings(optimizer, num_gradient_steps, size)
     return _em_step_jit(model, config, params, units, weights)
@@ -94,19 +95,19 @@ _per_unit_jit = jax.jit(_per_unit_program, static_argnums=0)
 
 def log_likelihood(model, params, data, weights=None, *, lengths=None, chunk_size: int | None = None):
     """``sum_i w_i log p(x_i; params)`` (without ``log_prior``), summed over chunks of the data."""
-    params, units, weights = _inputs(model, params, data, weights, lengths)
+    params, units, weights = checked_arguments(model, params, data, weights, lengths)
     return _log_likelihood_jit(model, _chunk_size(model, units, chunk_size), params, units, weights)
 
 
 def posterior(model, params, data, *, lengths=None):
     """Posterior over the latents: for a mixture, responsibilities (N, *num_states)."""
-    params, units, _ = _inputs(model, params, data, None, lengths)
+    params, units, _ = checked_arguments(model, params, data, None, lengths)
     return _posterior_jit(model, params, units)
 
 
 def per_unit(model, params, data, *, lengths=None):
     """``(log p(x_i), posterior)`` for every unit (observation, or sequence of a ``MarkovModel``)."""
-    params, units, _ = _inputs(model, params, data, None, lengths)
+    params, units, _ = checked_arguments(model, params, data, None, lengths)
     return _per_unit_jit(model, params, units)
 
 

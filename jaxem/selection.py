@@ -38,19 +38,9 @@ from jaxem import validation
 from jaxem.diagnostics import FitError, FitWarning
 from jaxem.driver import fit
 from jaxem.estep import posteriors, weighted_sum
-from jaxem.evaluation import _inputs
+from jaxem.evaluation import checked_arguments
 
 __all__ = ["Criteria", "Selection", "SelectionRow", "criteria", "gaussian_mixtures", "num_parameters", "select"]
-
-
-def _check_fixed(params, fixed) -> frozenset:
-    fixed = frozenset(fixed)
-    if fixed and not isinstance(params, dict):
-        raise TypeError(f"fixed names top-level parameters, so params must be a dict; got {type(params).__name__}.")
-    unknown = sorted(fixed - set(params)) if fixed else []
-    if unknown:
-        raise ValueError(f"fixed must name parameters of the model ({sorted(params)}); got unknown {unknown}.")
-    return fixed
 
 
 def num_parameters(model, params, fixed: Collection[str] = ()) -> int:
@@ -64,7 +54,7 @@ def num_parameters(model, params, fixed: Collection[str] = ()) -> int:
     Example:
       >>> jaxem.num_parameters(jaxem.models.gaussian_mixture(3), result.params)   # 3*2 + 3*3 + 2 = 17
     """
-    fixed = _check_fixed(params, fixed)
+    fixed = validation.check_fixed(params, fixed)
     tree = _constraints.expand(model.constraints, params)
     total = 0
     names = list(params) if isinstance(params, dict) else [None]
@@ -119,7 +109,7 @@ def criteria(model, params, data, weights=None, *, lengths=None, fixed: Collecti
       >>> jaxem.criteria(model, result.params, data).bic   # equals GaussianMixture.bic(data)
     """
     count = num_parameters(model, params, fixed)
-    params, units, weights = _inputs(model, params, data, weights, lengths)
+    params, units, weights = checked_arguments(model, params, data, weights, lengths)
     log_l, n, entropy = (float(x) for x in _summary_jit(model, params, units, weights))
     bic = -2.0 * log_l + count * float(np.log(n))
     return Criteria(log_l, count, n, bic, -2.0 * log_l + 2.0 * count, bic + 2.0 * entropy, entropy)

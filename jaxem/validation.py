@@ -364,3 +364,16 @@ def _looks_batched(params, expected) -> bool:
     if jax.tree.structure(params) != jax.tree.structure(expected):
         return False
     return all(np.ndim(x) == len(e.shape) + 1 for x, e in zip(jax.tree.leaves(params), jax.tree.leaves(expected)))
+
+
+def check_fixed(params, fixed) -> frozenset:
+    """``fixed``: a collection of top-level parameter names (held fixed: not counted, not estimated)."""
+    if isinstance(fixed, str):
+        raise TypeError(f"fixed must be a collection of parameter names, e.g. ({fixed!r},); got the string {fixed!r}.")
+    fixed = frozenset(fixed)
+    if fixed and not isinstance(params, dict):
+        raise TypeError(f"fixed names top-level parameters, so params must be a dict; got {type(params).__name__}.")
+    unknown = sorted(map(str, fixed - set(params))) if fixed else []
+    if unknown:
+        raise ValueError(f"fixed must name parameters of the model ({sorted(params)}); got unknown {unknown}.")
+    return fixed
