@@ -18,13 +18,6 @@ import numpy as np
 import jaxem
 
 
-def _ellipse(mean, covariance, scale, num=100):
-    values, vectors = np.linalg.eigh(covariance)
-    angles = np.linspace(0.0, 2.0 * np.pi, num)
-    circle = np.stack([np.cos(angles), np.sin(angles)])
-    return (mean[:, None] + vectors @ (scale * np.sqrt(values)[:, None] * circle)).T
-
-
 def _plot(x, model, result, output):
     try:
         import matplotlib
@@ -34,30 +27,10 @@ def _plot(x, model, result, output):
     except ImportError:
         print("matplotlib is not installed; skipping the figure (pip install 'jaxem[plot]').")
         return
-    params = jax.tree.map(np.asarray, result.params)
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
-    labels = np.asarray(jaxem.posterior(model, result.params, x)).argmax(axis=1)
-    left.scatter(x[:, 0], x[:, 1], s=8, c=[f"C{k}" for k in labels], alpha=0.6)
-    for k in range(params["weights"].shape[0]):
-        for scale in (1.0, 2.0):
-            curve = _ellipse(params["means"][k], params["covariances"][k], scale)
-            left.plot(curve[:, 0], curve[:, 1], color=f"C{k}", lw=1.5 if scale == 1.0 else 0.8)
-        left.plot(*params["means"][k], "x", color=f"C{k}", ms=10, mew=2)
-    left.set(xlabel="eruption length (min)", ylabel="waiting time (min)", title="Old Faithful, best restart")
-    history = np.asarray(result.restarts.history)
-    for r, trace in enumerate(history):
-        steps = np.arange(len(trace))
-        right.plot(
-            steps,
-            trace,
-            lw=2.0 if r == int(result.best_restart) else 0.6,
-            color="C3" if r == int(result.best_restart) else "0.5",
-        )
-    finite = history[np.isfinite(history)]
-    right.set_ylim(np.percentile(finite, 5) - 5, finite.max() + 5)
-    right.set(xlabel="EM iteration", ylabel="log-likelihood", title=f"{len(history)} restarts (best in red)")
-    right.set_xscale("symlog")
-    right.set_xlim(0, history.shape[1])
+    jaxem.plots.mixture(result.params, x, model=model, feature_names=["eruption length (min)", "waiting (min)"], ax=left)
+    left.set_title("Old Faithful, best restart")
+    jaxem.plots.traces(result, ax=right)
     figure.tight_layout()
     figure.savefig(output, dpi=120)
     print(f"saved {output}")
@@ -89,8 +62,7 @@ def main(argv=None):
     np.set_printoptions(precision=4, suppress=True)
     for name, value in result.params.items():
         print(f"{name}:\n{np.asarray(value)}")
-    if args.covariance_type == "full":
-        _plot(x, model, result, args.output)
+    _plot(x, model, result, args.output)
 
 
 if __name__ == "__main__":
