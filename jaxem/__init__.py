@@ -17,7 +17,7 @@ from jaxem.accelerate import SquaremState, squarem
 from jaxem.algorithm import EM, EMInfo, EMState, em
 from jaxem.decoding import sample_sequences, viterbi
 from jaxem.diagnostics import ConvergenceWarning, DegenerateFitWarning, FailedRestartsWarning, FitError, FitWarning
-from jaxem.driver import FitResult, Restarts, fit
+from jaxem.driver import FitResult, Restarts, fit, initial_params
 from jaxem.evaluation import em_step, log_likelihood, log_likelihoods, posterior, predict
 from jaxem.inference import IdentifiabilityWarning, Inference, standard_errors
 from jaxem.markov import MarkovModel, Sequences
@@ -58,6 +58,7 @@ __all__ = [
     "families",
     "fit",
     "inference",
+    "initial_params",
     "load",
     "log_likelihood",
     "log_likelihoods",

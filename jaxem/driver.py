@@ -46,7 +46,7 @@ from jaxem.accelerate import squarem
 from jaxem.diagnostics import FitError, failure_message, warn_about
 from jaxem.mstep import DEFAULT_NUM_GRADIENT_STEPS
 
-__all__ = ["FitResult", "Restarts", "fit", "prepare"]
+__all__ = ["FitResult", "Restarts", "fit", "initial_params", "prepare"]
 
 
 class Restarts(NamedTuple):
@@ -505,3 +505,20 @@ def _starts_from_init(model, key, num_restarts, units, example):
     if all(p is not None for p in problems):
         raise ValueError(problems[0])
     return starts, np.array([p is not None for p in problems])
+
+
+def initial_params(model, data, *, key, num_restarts: int = 16, lengths=None):
+    """The starting params :func:`fit` draws from ``model.init`` with this ``key`` and
+    ``num_restarts`` (leading restart axis R), checked as ``fit`` checks them. Change some entries
+    and pass the batch back as ``fit(..., init_params=...)`` to start from partly given values.
+
+    Raises ``ValueError`` when every start is invalid (``init`` itself is wrong); a batch with
+    some invalid starts is returned as drawn (``fit`` would fail those restarts at iteration 0).
+
+    Example:
+      >>> starts = jaxem.initial_params(model, data, key=jax.random.key(0), num_restarts=8)
+      >>> starts["means"] = jnp.broadcast_to(my_means, starts["means"].shape)
+      >>> result = jaxem.fit(model, data, init_params=starts)
+    """
+    units, _, example = prepare(model, data, None, lengths)
+    return _starts_from_init(model, key, num_restarts, units, example)[0]

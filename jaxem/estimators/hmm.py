@@ -130,14 +130,6 @@ def _program(model, params, units, paths):
 _path_log_joint = jax.jit(_program, static_argnums=0)
 
 
-def _init_program(model, keys, units):
-    data = model.statistics_data(units)
-    return jax.lax.map(lambda key: model.init(key, data), keys)
-
-
-_init_jit = jax.jit(_init_program, static_argnums=0)
-
-
 def _padded(steps, lengths):
     """``(sequences (S, T, ...), lengths (S,), mask (S, T))`` from hmmlearn's concatenated steps."""
     num_samples = steps.shape[0]
@@ -287,7 +279,7 @@ class _HMM:
         key = key_from_random_state(self.random_state)
         if not user:
             return None, key, int(self.n_init)
-        drawn = _init_jit(model, jax.random.split(key, int(self.n_init)), model.units(sequences, lengths))
+        drawn = jaxem.initial_params(model, sequences, key=key, num_restarts=int(self.n_init), lengths=lengths)
         start = {name: jnp.broadcast_to(user[name], x.shape) if name in user else x for name, x in drawn.items()}
         return (jax.tree.map(lambda x: x[0], start) if self.n_init == 1 else start), None, None
 

@@ -145,14 +145,6 @@ def _default_float():
 
 
 # ---------------------------------------------------------------------------- the shared programs
-def _init_program(model, keys, data):
-    """jaxem's starts for every restart (one at a time: a start's (N, K) arrays are held once)."""
-    return jax.lax.map(lambda key: model.init(key, data), keys)
-
-
-_init_jit = jax.jit(_init_program, static_argnums=0)
-
-
 def _fit(model, data, options):
     """:func:`jaxem.fit`, with jaxem's ``ConvergenceWarning`` raised again as :class:`ConvergenceWarning`."""
     with warnings.catch_warnings(record=True) as caught:
@@ -207,7 +199,7 @@ class MixtureEstimator(DensityMixin, BaseEstimator):
             return None
         if set(given) == set(self._parameter_names):
             return {name: jnp.asarray(value, _default_float()) for name, value in given.items()}
-        starts = _init_jit(model, jax.random.split(key, self.n_init), data)
+        starts = jaxem.initial_params(model, data, key=key, num_restarts=int(self.n_init))
         for name, value in given.items():
             value = jnp.asarray(value, starts[name].dtype)
             starts[name] = jnp.broadcast_to(value, starts[name].shape)
