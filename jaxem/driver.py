@@ -204,8 +204,7 @@ def _restarts(model, config, max_iter, init_params, invalid_start, units, weight
     def running(s):
         return (s.iteration < max_iter) & ~s.converged & ~s.failed & ~s.raced
 
-    def iterate(carry):
-        s, due = carry
+    def iterate(s):
         active = running(s)
         new, info = step(s.state, units, weights)
         finite = jnp.isfinite(info.objective)
@@ -225,15 +224,23 @@ def _restarts(model, config, max_iter, init_params, invalid_start, units, weight
             num_e_steps=s.num_e_steps + info.num_e_steps,
             raced=trailing,
         )
-        s = _select(active, updated, s)
-        if config.progress:
-            due = _report(s, due, running(s), config.em.axis_name)
-        return s, due
+        return _select(active, updated, s)
 
-    first_due = jnp.asarray(1, jnp.int32)
-    if config.progress and config.em.axis_name is not None:  # each device keeps its own due iteration
-        first_due = jax.lax.pcast(first_due, config.em.axis_name, to="varying")
-    final, _ = jax.lax.while_loop(lambda carry: jnp.any(running(carry[0])), iterate, (loop, first_due))
+    def any_running(s):
+        return jnp.any(running(s))
+
+    if not config.progress:
+        final = jax.lax.while_loop(any_running, iterate, loop)
+    else:
+        # Iterations run in stretches up to the iteration a report is due, in an inner loop free of
+        # callbacks (a host callback in the loop body slows every iteration); between stretches
+        # the host gets its report and says when the next one is due (jaxem.progress).
+        def stretch(carry):
+            s, due = carry
+            s = jax.lax.while_loop(lambda s: any_running(s) & (jnp.max(s.iteration) < due), iterate, s)
+            return s, _report(s, due, running(s), config.em.axis_name)
+
+        final, _ = jax.lax.while_loop(lambda c: any_running(c[0]), stretch, (loop, jnp.asarray(1, jnp.int32)))
     restarts = jax.vmap(_finish, in_axes=(None, 0, None))(model, final, observations)
     score = jnp.where(restarts.failed | ~jnp.isfinite(restarts.objective), -jnp.inf, restarts.objective)
     return restarts, jnp.argmax(score)

@@ -98,17 +98,18 @@ def _host(iteration, best, running, num_restarts):
 
 
 def report(due, iteration, best, running, num_restarts, axis_name=None):
-    """Traced, inside the loop: when ``iteration >= due`` call the host and return its next due
+    """Traced, in the loop: when ``iteration >= due`` call the host and return its next due
     iteration, else ``due`` unchanged. Inside a ``shard_map`` over ``axis_name`` only the first
-    device calls the host."""
-    if axis_name is not None:
-        due = jnp.where(jax.lax.axis_index(axis_name) == 0, due, jnp.iinfo(jnp.int32).max)
+    device calls the host, and its answer is shared so every device runs the same iterations."""
+    first = True if axis_name is None else jax.lax.axis_index(axis_name) == 0
 
     def call():
-        due = io_callback(_host, jax.ShapeDtypeStruct((), jnp.int32), iteration, best, running, num_restarts)
-        return due if axis_name is None else jax.lax.pcast(due, axis_name, to="varying")
+        return io_callback(_host, jax.ShapeDtypeStruct((), jnp.int32), iteration, best, running, num_restarts)
 
-    return jax.lax.cond(iteration >= due, call, lambda: due)
+    new = jax.lax.cond((iteration >= due) & first, call, lambda: due)
+    if axis_name is not None:
+        new = jax.lax.psum(jnp.where(first, new, 0), axis_name)
+    return new
 
 
 class reporting:

@@ -32,6 +32,7 @@ SCRIPT = textwrap.dedent(
     counts = rng.poisson(np.repeat([[2.0, 9.0, 2.0, 9.0]], 10, axis=1), (3, 40)).astype(float)
     lengths = np.array([40, 25, 31])
     out = {"devices": len(jax.devices())}
+    REPORTS = []
     default = jaxem.fit(gmm, points, key=jax.random.key(1), num_restarts=4, max_iter=2)
     out["default_on"] = len(default.restarts.log_likelihood.sharding.device_set)
     try:
@@ -62,6 +63,10 @@ SCRIPT = textwrap.dedent(
             poisson, poisson_counts, key=jax.random.key(4), num_restarts=4, max_iter=15, tol=0.0, devices=d, split=s,
             acceleration="squarem", race=1e-3, race_warmup=2,
         ),
+        "data-progress": lambda d, s: jaxem.fit(
+            poisson, poisson_counts, key=jax.random.key(3), num_restarts=3, max_iter=15, tol=0.0, devices=d, split=s,
+            progress=REPORTS.append, progress_interval=0.0,
+        ),
         "data-hmm": lambda d, s: jaxem.fit(
             hmm, counts, lengths=lengths, key=jax.random.key(2), num_restarts=3, max_iter=15, tol=0.0, devices=d,
             split=s,
@@ -77,6 +82,7 @@ SCRIPT = textwrap.dedent(
             "best_difference": abs(float(split.objective) - float(single.objective)) / abs(float(single.objective)),
             "raced": [np.asarray(split.restarts.raced).tolist(), np.asarray(single.restarts.raced).tolist()],
         }
+    out["reports"] = [r.iteration for r in REPORTS]
     out["one_device_data_split"] = float(
         jaxem.fit(poisson, poisson_counts, key=jax.random.key(3), num_restarts=2, max_iter=3, devices=one, split="data").objective
     )
@@ -131,7 +137,10 @@ def test_data_split_over_two_cpu_devices_equals_one_device(out):
     assert np.isfinite(out["one_device_data_split"])  # one device: nothing to split, a plain fit
     # SQUAREM and racing run inside the shard_map too, and race the same restarts.
     assert out["data-squarem-race"]["raced"][0] == out["data-squarem-race"]["raced"][1]
-    for name in ("data-poisson", "data-gradient", "data-squarem-race", "data-hmm"):
+    # Progress reports under the data split come from the first device only, once per iteration
+    # here (interval 0), then the final one; the split run and the single-device run report alike.
+    assert out["reports"] == (list(range(1, 16)) + [15]) * 2
+    for name in ("data-poisson", "data-gradient", "data-squarem-race", "data-progress", "data-hmm"):
         # the best objective, not the best index: restarts that reach one optimum tie to ~1e-14
         assert out[name]["best_difference"] < 1e-9, (name, out[name])
         # Half sums added across devices round in another order (~1e-16), compounded over the
