@@ -88,7 +88,8 @@ def warn_about(result, tol: float, max_iter: int, total_weight: float):
         count = int(np.sum(np.asarray(restarts.degenerate)))
         warnings.warn(
             f"the best restart ({best}) is degenerate: the model's degeneracy check flags it (for the built-ins, a "
-            f"component holds fewer observations than its parameters need); {count} of {failed.size} restarts are "
+            f"component holds fewer observations than its parameters need, or a Gaussian variance sits on the "
+            f"reg_covar floor); {count} of {failed.size} restarts are "
             "degenerate (result.restarts.degenerate). Try fewer components, more data or a larger reg_covar.",
             DegenerateFitWarning,
             stacklevel=3,

@@ -174,7 +174,9 @@ class Selection(NamedTuple):
                 f"{mark} {row.name:<{width}} {row.num_states:>3} {row.log_likelihood:>12.4f} {row.num_parameters:>6d} "
                 f"{row.bic:>12.4f} {row.aic:>12.4f} {row.icl:>12.4f}  {note}".rstrip()
             )
-        lines.append(f"best by {self.criterion.upper()} (lower is better): {self.best_row.name}")
+        lines.append(
+            f"best by {self.criterion.upper()} (lower is better; degenerate fits are passed over): {self.best_row.name}"
+        )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -226,7 +228,10 @@ def select(candidates, data, *, key, criterion: str = "bic", weights=None, lengt
 
     A candidate whose restarts all fail is kept in the table with NaN criteria
     and its error, and is never the best; if every candidate fails, the first
-    error is raised.
+    error is raised. A degenerate candidate (its best restart flagged by the
+    model's ``degenerate``, e.g. a Gaussian component collapsed onto repeated
+    values, whose likelihood ``reg_covar`` alone holds up) is kept and marked
+    in the table but chosen only when every candidate is degenerate.
 
     Example:
       >>> table = jaxem.select(jaxem.selection.gaussian_mixtures(range(1, 6)), faithful, key=jax.random.key(0))
@@ -273,6 +278,9 @@ def select(candidates, data, *, key, criterion: str = "bic", weights=None, lengt
     scores = np.array([getattr(row, criterion) for row in rows], float)
     if np.all(np.isnan(scores)):
         raise errors[0]
+    sound = np.array([not row.degenerate for row in rows]) & ~np.isnan(scores)
+    if sound.any():  # a degenerate fit's likelihood is held up by its regularisation, not the data
+        scores = np.where(sound, scores, np.nan)
     return Selection(tuple(rows), criterion, int(np.nanargmin(scores)))
 
 

@@ -139,3 +139,21 @@ def test_select_keeps_a_failed_candidate_and_checks_its_arguments():
         table = jaxem.select(candidates, FAITHFUL, key=jax.random.key(0), num_restarts=2)
     assert table.rows[0].error is not None and np.isnan(table.rows[0].bic)
     assert table.best == 1 and "failed" in str(table)
+
+
+def test_a_component_collapsed_on_repeated_values_is_degenerate_and_passed_over():
+    # 60 spread points and 15 copies of one point: a second component sits on the copies with a
+    # covariance of reg_covar * I (the likelihood spike reg_covar alone bounds).
+    rng = np.random.default_rng(0)
+    data = np.concatenate([rng.normal(0.0, 1.0, (60, 2)), np.full((15, 2), 4.0)])
+    two = jaxem.models.gaussian_mixture(2, covariance_type="full")
+    with pytest.warns(jaxem.DegenerateFitWarning, match="reg_covar floor"):
+        result = jaxem.fit(two, data, key=jax.random.key(0), num_restarts=4)
+    assert bool(result.degenerate)
+    smallest = np.min(np.linalg.eigvalsh(np.asarray(result.params["covariances"])))
+    assert smallest <= 2e-6  # the floor: reg_covar = 1e-6 plus the copies' zero spread
+    candidates = {"one": jaxem.models.gaussian_mixture(1), "two": two}
+    with pytest.warns(jaxem.DegenerateFitWarning):
+        table = jaxem.select(candidates, data, key=jax.random.key(0), num_restarts=4)
+    assert table.rows[1].degenerate and table.rows[1].bic < table.rows[0].bic  # the spike wins on BIC ...
+    assert table.best == 0 and "degenerate" in str(table)  # ... and is passed over

@@ -114,6 +114,9 @@ def anchors(rows, num_anchors: int):
     return centres, jnp.argmin(distances, axis=-1).astype(jnp.int32)
 
 
+COLLAPSE_FACTOR = 2.0  # a variance at most this many times reg_covar marks a collapsed component
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Gaussian(ByValue):
     """Gaussian emissions with one of :data:`COVARIANCE_TYPES` and ``reg_covar`` on the diagonal."""
@@ -133,6 +136,19 @@ class Gaussian(ByValue):
 
     def min_count(self, params):
         return support.gaussian_min_count(self.covariance_type, params["means"].shape[-1])
+
+    def collapsed(self, params):
+        """Whether some component's variance, in some direction, sits on the ``reg_covar`` floor
+        (at most ``COLLAPSE_FACTOR * reg_covar``): the component has settled on repeated values
+        (or on a lower-dimensional set) and its likelihood is held up by ``reg_covar`` alone, the
+        spurious maximum the unbounded Gaussian likelihood has there. Never with ``reg_covar=0``
+        (such a fit fails instead)."""
+        covariances = params["covariances"]
+        if self.covariance_type in ("full", "tied"):
+            smallest = jnp.min(jnp.linalg.eigvalsh(covariances))
+        else:
+            smallest = jnp.min(covariances)
+        return (self.reg_covar > 0) & (smallest <= COLLAPSE_FACTOR * self.reg_covar)
 
     # ------------------------------------------------------------------ features
     def _second_order(self, y):

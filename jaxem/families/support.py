@@ -156,12 +156,16 @@ def gaussian_min_count(covariance_type: str, num_features: int) -> int:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class DegenerateBelow(ByValue):
-    """``degenerate(params, counts)``: some component holds fewer than ``family.min_count(params)`` observations."""
+    """``degenerate(params, counts)``: some component holds fewer than ``family.min_count(params)``
+    observations, or the family says a component has collapsed (``family.collapsed(params)``, for
+    the Gaussian a variance on its ``reg_covar`` floor)."""
 
     family: object
 
     def __call__(self, params, counts):
-        return jnp.any(counts < self.family.min_count(params))
+        few = jnp.any(counts < self.family.min_count(params))
+        collapsed = getattr(self.family, "collapsed", None)
+        return few if collapsed is None else few | collapsed(params)
 
 
 def built_in_checks(family, label: str, num_components: int, sequences: bool):
