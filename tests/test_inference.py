@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_core_textbook import linkage_log_joint  # the linkage model, written once for the tests
 
 import jaxem
 from jaxem import inference
@@ -19,22 +20,6 @@ CELLS = np.arange(4)
 THETA_MLE = (15 + np.sqrt(15**2 + 4 * 197 * 68)) / (2 * 197)
 Z_975 = 1.959963984540054  # the normal quantile at 0.975 (tables)
 Z_95 = 1.6448536269514722  # at 0.95
-
-
-def linkage_log_joint(params, x, z):
-    """Cell x in {0..3}; the first cell splits into a latent (1/2 | theta/4) pair, z in {0, 1} (as in
-    test_core_textbook.py). ``params`` may hold other entries, which the likelihood ignores."""
-    theta = params["theta"]
-    quarter = theta / 4
-    table = jnp.stack(
-        [
-            jnp.stack([jnp.log(0.5), jnp.log(quarter)]),
-            jnp.stack([jnp.log((1 - theta) / 4), -jnp.inf]),
-            jnp.stack([jnp.log((1 - theta) / 4), -jnp.inf]),
-            jnp.stack([-jnp.inf, jnp.log(quarter)]),
-        ]
-    )
-    return table[x, z]
 
 
 LINKAGE = jaxem.Model(linkage_log_joint, num_states=2, constraints={"theta": jaxem.constraints.unit_interval})
