@@ -32,7 +32,7 @@ def main():
     print(table)
 
     best = table.best_row
-    print(f"\n{best.name}: standard errors from the observed information")
+    print(f"\nthe best model, {best.name}:")
     print(jaxem.standard_errors(best.model, best.result.params, faithful).summary())
 
     try:
