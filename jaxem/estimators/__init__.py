@@ -22,6 +22,7 @@ _MIXTURES = (
     "ConvergenceWarning",
     "GaussianMixture",
     "MixtureEstimator",
+    "MixtureFitError",
     "PoissonMixture",
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "GaussianHMM",
     "GaussianMixture",
     "MixtureEstimator",
+    "MixtureFitError",
     "PoissonHMM",
     "PoissonMixture",
 ]
