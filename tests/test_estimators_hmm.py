@@ -1,12 +1,11 @@
 """hmmlearn-style HMM estimators against hmmlearn 0.3.3 itself, from identical starts.
 
 Every comparison runs hmmlearn with ``init_params=""`` and the same starting
-attributes as the estimator. hmmlearn's Gaussian M-step adds
-``covars_prior=1e-2`` (divided by the state's count) to the covariances;
-the estimator has no priors and ``min_covar`` is jaxem's ``reg_covar``, so
-the Gaussian comparisons use ``covars_prior=0`` there and ``min_covar=0``
-here: both are then the maximum-likelihood EM update. The sequences are
-ragged throughout.
+attributes as the estimator, both with their default priors (flat, except
+hmmlearn's ``covars_prior=1e-2``, which the estimator's M-step applies as
+hmmlearn does; ``min_covar`` only enters a start, which is given here). The
+sequences are ragged throughout. Non-default priors are compared in
+``tests/test_estimators_hmmlearn_behaviour.py``.
 """
 
 import dataclasses
@@ -78,8 +77,8 @@ def gaussian_pair(covariance_type, params="stmc", n_iter=20, tol=1e-2):
         "covars_": COVARS_START[covariance_type],
     }
     settings = {"covariance_type": covariance_type, "init_params": "", "params": params, "n_iter": n_iter, "tol": tol}
-    reference = set_start(hmmlearn_hmm.GaussianHMM(K, covars_prior=0.0, **settings), **start)
-    ours = set_start(GaussianHMM(K, min_covar=0.0, **settings), **start)
+    reference = set_start(hmmlearn_hmm.GaussianHMM(K, **settings), **start)
+    ours = set_start(GaussianHMM(K, **settings), **start)
     return reference, ours
 
 
@@ -196,15 +195,16 @@ def test_fixed_covariances_match_hmmlearn():
 
 
 def test_fixed_means_covariances_about_them():
-    """params without 'm': one M-step gives sum_t g_tk (x_t - mu_k)(x_t - mu_k)^T / sum_t g_tk about
-    the fixed means, with the posteriors g from hmmlearn at the start. (hmmlearn 0.3.3 cannot be the
-    reference here: without 'm' it does not accumulate the state counts and its covariances blow up.)"""
+    """params without 'm': one M-step gives (c0 + sum_t g_tk (x_t - mu_k)(x_t - mu_k)^T) / sum_t g_tk
+    about the fixed means (c0 = covars_prior = 1e-2 on every entry, hmmlearn's full-covariance rule),
+    with the posteriors g from hmmlearn at the start. (hmmlearn 0.3.3 cannot be the reference here:
+    without 'm' it does not accumulate the state counts and its covariances blow up.)"""
     reference, ours = gaussian_pair("full", params="c", n_iter=1, tol=0.0)
     posteriors = reference.predict_proba(GAUSSIAN_X, LENGTHS)
     ours.fit(GAUSSIAN_X, LENGTHS)
     for k in range(K):
         centred = GAUSSIAN_X - MEANS_START[k]
-        expected = (posteriors[:, k, None] * centred).T @ centred / posteriors[:, k].sum()
+        expected = (1e-2 + (posteriors[:, k, None] * centred).T @ centred) / posteriors[:, k].sum()
         np.testing.assert_allclose(ours.covars_[k], expected, rtol=1e-10)  # one M-step: algebra
     np.testing.assert_array_equal(ours.means_, MEANS_START)
     np.testing.assert_array_equal(ours.startprob_, STARTPROB_START)
