@@ -28,7 +28,9 @@ def _plot(x, model, result, output):
         print("matplotlib is not installed; skipping the figure (pip install 'jaxem[plot]').")
         return
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
-    jaxem.plots.mixture(result.params, x, model=model, feature_names=["eruption length (min)", "waiting (min)"], ax=left)
+    jaxem.plots.mixture(
+        result.params, x, model=model, feature_names=["eruption length (min)", "waiting (min)"], ax=left
+    )
     left.set_title("Old Faithful, best restart")
     jaxem.plots.traces(result, ax=right)
     figure.tight_layout()
