@@ -244,6 +244,42 @@ def test_given_precisions_of_the_start_change_nothing(covariance_type):
     np.testing.assert_allclose(given.precisions_cholesky_, plain.precisions_cholesky_, rtol=1e-10, atol=0)
 
 
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_private_initialize_and_parameter_hooks_equal_sklearns(covariance_type):
+    """scikit-learn's private ``_initialize(X, resp)``, ``_get_parameters`` and ``_set_parameters``,
+    which its own tests call (issue 26415: precisions_init gives the precisions_cholesky_ the
+    covariances would). Compared with scikit-learn's on the same X and random responsibilities,
+    with n_components left at 1 as its test does (resp's columns decide). 1e-10: float64 rounding
+    through different but exact formulas (anchored moments against raw ones)."""
+    rng = np.random.default_rng(3)
+    X = rng.random((100, 3))
+    resp = rng.random((100, 4))
+    resp /= resp.sum(axis=1, keepdims=True)
+    ours, reference = (
+        GaussianMixture(covariance_type=covariance_type),
+        SklearnGaussianMixture(covariance_type=covariance_type),
+    )
+    ours._initialize(X, resp)
+    reference._initialize(X, resp)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_allclose(getattr(ours, name), getattr(reference, name), rtol=1e-10, atol=1e-12, err_msg=name)
+
+    factor = reference.precisions_cholesky_
+    matrix = covariance_type in ("full", "tied")
+    precisions = factor @ np.swapaxes(factor, -1, -2) if matrix else factor**2
+    given = GaussianMixture(covariance_type=covariance_type, precisions_init=precisions)
+    given._initialize(X, resp)
+    np.testing.assert_allclose(given.precisions_cholesky_, reference.precisions_cholesky_, rtol=1e-8)
+
+    copy = GaussianMixture(covariance_type=covariance_type)
+    copy._set_parameters(reference._get_parameters())
+    reference._set_parameters(reference._get_parameters())
+    np.testing.assert_allclose(copy.precisions_, reference.precisions_, rtol=1e-12)
+    assert all(a is b for a, b in zip(copy._get_parameters(), reference._get_parameters()))
+    with pytest.raises(ValueError, match="missing the start of weights, means, covariances"):
+        GaussianMixture(covariance_type=covariance_type)._initialize(X, None)
+
+
 def test_random_state_and_restarts():
     """An int random_state reproduces the fit exactly; equal RandomState objects too. n_init=3 keeps
     a restart at least as good as n_init=1's (restart 0 is the same start: the restart keys are a

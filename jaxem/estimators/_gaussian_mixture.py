@@ -14,6 +14,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
+from sklearn.base import clone
 from sklearn.utils.validation import validate_data
 
 import jaxem
@@ -239,6 +240,42 @@ class GaussianMixture(MixtureEstimator):
         self.covariances_ = covariances.astype(dtype)
         self.precisions_cholesky_ = factor.astype(dtype)
         self.precisions_ = precisions.astype(dtype)
+
+    # scikit-learn's private parameter hooks (its own tests and some user code call them).
+    def _get_parameters(self):
+        return (self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
+
+    def _set_parameters(self, params):
+        self.weights_, self.means_, self.covariances_, self.precisions_cholesky_ = params
+        factor = np.asarray(self.precisions_cholesky_)
+        full = self.covariance_type in ("full", "tied")
+        self.precisions_ = factor @ np.swapaxes(factor, -1, -2) if full else factor**2
+
+    def _initialize(self, X, resp):
+        """scikit-learn's start from responsibilities ``resp`` (n_samples, n_components), or from
+        the ``*_init`` arguments alone when ``resp`` is None; a given ``*_init`` wins over ``resp``.
+        The means and covariances come from the Gaussian family's own start (``reg_covar`` added);
+        every fitted attribute is set, ``precisions_`` too."""
+        X = np.asarray(X)
+        dtype = self._attribute_dtype(X)
+        # As in scikit-learn, resp's columns say how many components there are (checked against
+        # n_components in fit, not here).
+        sized = self if resp is None else clone(self).set_params(n_components=np.shape(resp)[1])
+        given = sized._given_starts(X)
+        params = {}
+        if resp is not None:
+            resp = np.asarray(resp, dtype)
+            family = jaxem.families.Gaussian(self.covariance_type, float(self.reg_covar))
+            params = family.start(jnp.asarray(X), jnp.asarray(resp), jnp.ones(len(X), resp.dtype))
+            params["weights"] = (resp.sum(axis=0) + 10 * np.finfo(dtype).eps) / len(X)
+        params = {**params, **given}
+        missing = [name for name in ("weights", "means", "covariances") if name not in params]
+        if missing:
+            raise ValueError(
+                f"resp is None, so weights_init, means_init and precisions_init must all be given; "
+                f"missing the start of {', '.join(missing)}."
+            )
+        self._store(params, dtype)
 
     def _params(self):
         dtype = default_float()
