@@ -345,6 +345,10 @@ class CategoricalHMM(BaseHMM):
         X = super()._validated(X)
         if X.shape[1] != 1:
             raise ValueError(f"X must have shape (n_samples, 1), one symbol per sample; got shape {X.shape}.")
+        return self._symbols(X)
+
+    @staticmethod
+    def _symbols(X):
         if not np.issubdtype(X.dtype, np.integer):
             raise ValueError(f"X must hold integer symbols; got dtype {X.dtype}.")
         if X.min() < 0:
@@ -356,8 +360,9 @@ class CategoricalHMM(BaseHMM):
 
     def _check_and_set_n_features(self, X):
         """hmmlearn's rule: ``n_features`` (given, or set by a previous fit) must exceed every symbol;
-        unset, it becomes the largest symbol plus one."""
-        X = self._validated(X)
+        unset, it becomes the largest symbol plus one. As there, only the symbols are checked here
+        (``fit`` and the other methods check the shape)."""
+        X = self._symbols(super()._validated(X))
         if self.n_features is None:
             self.n_features = int(X.max()) + 1
         else:
