@@ -497,16 +497,19 @@ def test_malformed_input_is_refused_by_both(case):
 
 
 def test_categorical_symbol_check_like_hmmlearn():
-    """_check_and_set_n_features takes integer symbols of any width (uint8 too), refuses floats and
-    negative symbols, and raises n_features to the largest symbol plus one when unset."""
+    """_check_and_set_n_features takes integer symbols of any width (uint8 too) in any shape, refuses
+    floats and negative symbols, and raises n_features to the largest symbol plus one when unset."""
     for make in (hmmlearn_hmm.CategoricalHMM, CategoricalHMM):
         model = with_attributes(make(2), **CATEGORICAL_START)
         model._check_and_set_n_features(np.array([[0, 2, 1, 3]]).T)
         model._check_and_set_n_features(np.array([[0, 1, 3]], np.uint8).T)
         assert model.n_features == 4
+        model._check_and_set_n_features(np.array([[0, 1, 3]], np.uint8))  # a row: only the symbols are checked
         for bad in (np.array([[0.0, 2.0]]).T, np.array([[0, -1]]).T):
             with pytest.raises(ValueError):
                 model._check_and_set_n_features(bad)
+    with pytest.raises(ValueError, match=r"X must have shape \(n_samples, 1\)"):
+        CategoricalHMM(2).fit(np.array([[0, 1, 3]]))  # fit checks the shape
 
 
 def test_negative_counts_refused_by_poisson():
