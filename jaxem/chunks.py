@@ -15,6 +15,10 @@ posteriors live only for one chunk.
   error of each addition is carried and fed back, so the total over many
   chunks is as accurate as one addition (this matters in float32, where a
   fit sums a Gaussian's second moments over hundreds of chunks).
+* :func:`apply` maps a per-unit function over the same chunks and puts the
+  per-unit outputs back in order (each unit's from its first chunk), so the
+  per-unit outputs (log-likelihoods, posteriors) need no more working memory
+  than a sum does.
 * With ``axis_name`` set (data split over devices, see
   :mod:`jaxem.devices`), the per-device totals are summed over that axis, so
   every device sees the sum over all the data.
@@ -30,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "accumulate", "chunk_size_for", "num_units", "rows_per_chunk"]
+__all__ = ["DEFAULT_MEMORY_BUDGET", "accumulate", "apply", "chunk_size_for", "num_units", "rows_per_chunk"]
 
 # Bytes the per-chunk working arrays (all restarts together) may take by default.
 DEFAULT_MEMORY_BUDGET = 32 * 2**20
@@ -115,3 +119,28 @@ def accumulate(chunk_sum, units, weights, chunk_size: int, axis_name=None):
     if axis_name is not None:
         total = jax.lax.psum(total, axis_name)
     return total
+
+
+def apply(per_unit, units, chunk_size: int):
+    """``per_unit(units)`` computed one chunk of ``chunk_size`` units at a time (a ``lax.map``).
+
+    Args:
+      per_unit: ``units_chunk -> pytree`` of arrays with the chunk's unit axis leading.
+      units: pytree of arrays with a leading unit axis N.
+      chunk_size: units per chunk (static); clipped to N.
+
+    Returns:
+      The pytree ``per_unit(units)`` would give, each leaf with leading axis N.
+    """
+    total_units = num_units(units)
+    size = max(1, min(int(chunk_size), total_units))
+    num_chunks = -(-total_units // size)
+    if num_chunks == 1:
+        return per_unit(units)
+    starts = jnp.minimum(jnp.arange(num_chunks) * size, total_units - size)
+    stacked = jax.lax.map(lambda start: per_unit(_slice(units, start, size)), starts)
+    # Unit i was computed in chunk c = min(i // size, last) at row i - starts[c].
+    index = jnp.arange(total_units)
+    chunk = jnp.minimum(index // size, num_chunks - 1)
+    row = index - starts[chunk]
+    return jax.tree.map(lambda out: out[chunk, row], stacked)

@@ -79,18 +79,16 @@ def _log_likelihood_program(model, chunk_size, params, units, weights):
     return expectations(model, params, units, weights, chunk_size).log_likelihood
 
 
-def _posterior_program(model, params, units):
-    return model.posterior_output(posteriors(model, params, units)[1])
+def _per_unit_program(model, chunk_size, params, units):
+    def chunk(u):
+        log_p, marginals = posteriors(model, params, u)
+        return log_p, model.posterior_output(marginals)
 
-
-def _per_unit_program(model, params, units):
-    log_p, marginals = posteriors(model, params, units)
-    return log_p, model.posterior_output(marginals)
+    return chunks.apply(chunk, units, chunk_size)
 
 
 _log_likelihood_jit = jax.jit(_log_likelihood_program, static_argnums=(0, 1))
-_posterior_jit = jax.jit(_posterior_program, static_argnums=0)
-_per_unit_jit = jax.jit(_per_unit_program, static_argnums=0)
+_per_unit_jit = jax.jit(_per_unit_program, static_argnums=(0, 1))
 
 
 def log_likelihood(model, params, data, weights=None, *, lengths=None, chunk_size: int | None = None):
@@ -99,19 +97,19 @@ def log_likelihood(model, params, data, weights=None, *, lengths=None, chunk_siz
     return _log_likelihood_jit(model, _chunk_size(model, units, chunk_size), params, units, weights)
 
 
-def posterior(model, params, data, *, lengths=None):
+def posterior(model, params, data, *, lengths=None, chunk_size: int | None = None):
     """Posterior over the latents: for a mixture, responsibilities (N, *num_states)."""
+    return per_unit(model, params, data, lengths=lengths, chunk_size=chunk_size)[1]
+
+
+def per_unit(model, params, data, *, lengths=None, chunk_size: int | None = None):
+    """``(log p(x_i), posterior)`` for every unit (observation, or sequence of a ``MarkovModel``),
+    computed over chunks of the data (:func:`jaxem.chunks.apply`)."""
     params, units, _ = checked_arguments(model, params, data, None, lengths)
-    return _posterior_jit(model, params, units)
+    return _per_unit_jit(model, _chunk_size(model, units, chunk_size), params, units)
 
 
-def per_unit(model, params, data, *, lengths=None):
-    """``(log p(x_i), posterior)`` for every unit (observation, or sequence of a ``MarkovModel``)."""
-    params, units, _ = checked_arguments(model, params, data, None, lengths)
-    return _per_unit_jit(model, params, units)
-
-
-def log_likelihoods(model, params, data, *, lengths=None):
+def log_likelihoods(model, params, data, *, lengths=None, chunk_size: int | None = None):
     """``log p(x_i; params)`` for every observation, shape (N,); for a ``MarkovModel``, every
     sequence's ``log p(x_{1:L})``, shape (S,) (scikit-learn's ``score_samples``, hmmlearn's
     per-sequence ``score``). Without weights and ``log_prior``.
@@ -119,7 +117,7 @@ def log_likelihoods(model, params, data, *, lengths=None):
     Example:
       >>> jaxem.log_likelihoods(model, result.params, data)   # (N,)
     """
-    return per_unit(model, params, data, lengths=lengths)[0]
+    return per_unit(model, params, data, lengths=lengths, chunk_size=chunk_size)[0]
 
 
 def hard_labels(model, posterior):
@@ -132,7 +130,7 @@ def hard_labels(model, posterior):
     return jnp.stack(jnp.unravel_index(flat, shape), axis=1).astype(jnp.int32)
 
 
-def predict(model, params, data, *, lengths=None):
+def predict(model, params, data, *, lengths=None, chunk_size: int | None = None):
     """Hard labels: for a ``Model`` the most probable latent value of each observation, (N,)
     int32 ((N, L) for L latents enumerated jointly); for a ``MarkovModel`` the Viterbi path of
     each sequence, (S, T) int32 with ``-1`` on padding (:func:`jaxem.viterbi`).
@@ -142,4 +140,4 @@ def predict(model, params, data, *, lengths=None):
     """
     if isinstance(model, MarkovModel):
         return viterbi(model, params, data, lengths=lengths)
-    return hard_labels(model, posterior(model, params, data, lengths=lengths))
+    return hard_labels(model, posterior(model, params, data, lengths=lengths, chunk_size=chunk_size))

@@ -33,8 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxem import chunks, validation
 from jaxem import constraints as _constraints
-from jaxem import validation
 from jaxem.diagnostics import FitError, FitWarning
 from jaxem.driver import fit
 from jaxem.estep import posteriors, weighted_sum
@@ -81,21 +81,26 @@ class Criteria(NamedTuple):
     entropy: float  # -sum_i w_i log max_z p(z | x_i), the classification entropy in ICL
 
 
-def _summary_program(model, params, units, weights):
-    log_p, marginals = posteriors(model, params, units)
-    states = model.posterior_output(marginals)
-    states = states.states if hasattr(states, "states") else states
-    flat = states.reshape(states.shape[0], -1, math.prod(model.state_shape))  # (N, steps, K)
-    steps = jnp.round(jnp.sum(flat, axis=(1, 2)))  # the real steps of each unit (marginals sum to 1 on each)
-    top = jnp.max(flat, axis=-1)
-    log_top = jnp.sum(jnp.where(top > 0, jnp.log(jnp.where(top > 0, top, 1.0)), 0.0), axis=-1)
-    return weighted_sum(weights, log_p), weighted_sum(weights, steps), -weighted_sum(weights, log_top)
+def _summary_program(model, chunk_size, params, units, weights):
+    def chunk(u, w):
+        log_p, marginals = posteriors(model, params, u)
+        states = model.posterior_output(marginals)
+        states = states.states if hasattr(states, "states") else states
+        flat = states.reshape(states.shape[0], -1, math.prod(model.state_shape))  # (N, steps, K)
+        steps = jnp.round(jnp.sum(flat, axis=(1, 2)))  # the real steps of each unit (marginals sum to 1 on each)
+        top = jnp.max(flat, axis=-1)
+        log_top = jnp.sum(jnp.where(top > 0, jnp.log(jnp.where(top > 0, top, 1.0)), 0.0), axis=-1)
+        return weighted_sum(w, log_p), weighted_sum(w, steps), -weighted_sum(w, log_top)
+
+    return chunks.accumulate(chunk, units, weights, chunk_size)
 
 
-_summary_jit = jax.jit(_summary_program, static_argnums=0)
+_summary_jit = jax.jit(_summary_program, static_argnums=(0, 1))
 
 
-def criteria(model, params, data, weights=None, *, lengths=None, fixed: Collection[str] = ()) -> Criteria:
+def criteria(
+    model, params, data, weights=None, *, lengths=None, fixed: Collection[str] = (), chunk_size: int | None = None
+) -> Criteria:
     """Log-likelihood, free parameters, BIC, AIC and ICL of ``model`` at ``params`` on ``data``.
 
     Args:
@@ -104,13 +109,19 @@ def criteria(model, params, data, weights=None, *, lengths=None, fixed: Collecti
       data: the data the model was fitted to (and ``lengths`` for sequences).
       weights: optional sample weights; ``n`` and ``log L`` are then weighted.
       fixed: top-level parameter names held fixed in the fit (not counted).
+      chunk_size: units per chunk of the pass over the data (default: from the memory budget).
 
     Example:
       >>> jaxem.criteria(model, result.params, data).bic   # equals GaussianMixture.bic(data)
     """
     count = num_parameters(model, params, fixed)
     params, units, weights = checked_arguments(model, params, data, weights, lengths)
-    log_l, n, entropy = (float(x) for x in _summary_jit(model, params, units, weights))
+    size = (
+        chunks.chunk_size_for(model, units)
+        if chunk_size is None
+        else validation.check_positive_int(chunk_size, "chunk_size")
+    )
+    log_l, n, entropy = (float(x) for x in _summary_jit(model, size, params, units, weights))
     bic = -2.0 * log_l + count * float(np.log(n))
     return Criteria(log_l, count, n, bic, -2.0 * log_l + 2.0 * count, bic + 2.0 * entropy, entropy)
 

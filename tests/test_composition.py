@@ -106,6 +106,33 @@ def test_fit_in_chunks_equals_the_whole_data_fit(name):
     np.testing.assert_allclose(chunked.history, whole.history, rtol=1e-10)
 
 
+@pytest.mark.parametrize("name", sorted(MIXTURES) + sorted(HMMS))
+def test_per_unit_outputs_and_criteria_in_chunks_equal_one_pass(name):
+    """log_likelihoods, posterior, predict and criteria over uneven chunks (the last one overlaps)
+    equal one pass over all units: every unit's output comes from exactly one chunk, in order.
+    Per-unit outputs are computed unit by unit either way (1e-12: only the batch shape differs);
+    the criteria are sums in another order (1e-12, as above)."""
+    if name in MIXTURES:
+        (model, data), lengths = MIXTURES[name], None
+    else:
+        model, data, lengths = HMMS[name]
+    params = _start(model, data, lengths)
+    size = np.shape(data)[0]
+    chunk = 3 if name in HMMS else 7
+    for function in (jaxem.log_likelihoods, jaxem.posterior):
+        _assert_close(
+            function(model, params, data, lengths=lengths, chunk_size=chunk),
+            function(model, params, data, lengths=lengths, chunk_size=size),
+            rtol=1e-12,
+        )
+    if name in MIXTURES:
+        labels = jaxem.predict(model, params, data, chunk_size=chunk)
+        np.testing.assert_array_equal(labels, jaxem.predict(model, params, data, chunk_size=size))
+    whole = jaxem.criteria(model, params, data, lengths=lengths, chunk_size=size)
+    chunked = jaxem.criteria(model, params, data, lengths=lengths, chunk_size=chunk)
+    np.testing.assert_allclose(np.array(chunked, float), np.array(whole, float), rtol=1e-12)
+
+
 def test_memory_budget_sets_the_chunk_size_and_not_the_result():
     model, data = MIXTURES["gaussian-full"]
     units = model.units(jnp.asarray(data))
