@@ -67,6 +67,18 @@ def _data(num_points, num_features, seed):
     return x
 
 
+def _fit_estimator(GaussianMixture, x, extra, args, out):
+    """Fit scikit-learn's GaussianMixture interface (scikit-learn's class or jaxem's) and record it in ``out``."""
+    gm = GaussianMixture(n_components=NUM_COMPONENTS, n_init=args.num_restarts, random_state=args.seed, **extra)
+    start = time.perf_counter()
+    gm.fit(x)
+    out["fit_s"] = time.perf_counter() - start
+    out["loglik_per_n"] = float(gm.score(x))
+    out["iterations"] = [int(gm.n_iter_)]
+    out["converged"] = [bool(gm.converged_)]
+    out["dtype"] = str(gm.means_.dtype)
+
+
 def _child(library, args):
     import resource
 
@@ -89,14 +101,8 @@ def _child(library, args):
         if args.variant == "estimator":
             from jaxem.estimators import GaussianMixture
 
-            gm = GaussianMixture(n_components=NUM_COMPONENTS, n_init=args.num_restarts, random_state=args.seed, **extra)
-            start = time.perf_counter()
-            gm.fit(x)
-            out["fit_s"] = time.perf_counter() - start
-            out["loglik_per_n"] = float(gm.score(x))
-            out["iterations"] = [int(gm.n_iter_)]
-            out["converged"] = [bool(gm.converged_)]
-            out["dtype"], out["backend"] = str(gm.means_.dtype), jax.default_backend()
+            _fit_estimator(GaussianMixture, x, extra, args, out)
+            out["backend"] = jax.default_backend()
         else:
             model = jaxem.models.gaussian_mixture(NUM_COMPONENTS)
             start = time.perf_counter()
@@ -116,15 +122,7 @@ def _child(library, args):
 
         x = _data(args.num_points, args.num_features, args.seed)
         out["import_data_s"] = time.perf_counter() - start
-        extra = {} if args.max_iter is None else {"max_iter": args.max_iter}
-        gm = GaussianMixture(n_components=NUM_COMPONENTS, n_init=args.num_restarts, random_state=args.seed, **extra)
-        start = time.perf_counter()
-        gm.fit(x)
-        out["fit_s"] = time.perf_counter() - start
-        out["loglik_per_n"] = float(gm.score(x))
-        out["iterations"] = [int(gm.n_iter_)]
-        out["converged"] = [bool(gm.converged_)]
-        out["dtype"] = str(gm.means_.dtype)
+        _fit_estimator(GaussianMixture, x, {} if args.max_iter is None else {"max_iter": args.max_iter}, args, out)
     out["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps(out), flush=True)
 
