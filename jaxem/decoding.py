@@ -1,7 +1,8 @@
 """Decoding and simulation for Markov models: the Viterbi path and sampling.
 
 Both work on one sequence and are vmapped over sequences (and keys), jitted
-once at module level with the model as a static argument.
+once at module level with the model as a static argument; the Viterbi paths
+are decoded a chunk of sequences at a time (:func:`jaxem.chunks.apply`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxem import validation
+from jaxem import chunks, validation
 from jaxem.markov import MarkovModel, check_model, checked_inputs, finite_max
 
 __all__ = ["SampledSequences", "sample_sequences", "viterbi"]
@@ -56,12 +57,14 @@ def _viterbi_one(model, params, unit):
     return path if unit.length is None else jnp.where(jnp.arange(num_steps) < unit.length, path, -1)
 
 
-_viterbi_jit = jax.jit(
-    lambda model, params, units: jax.vmap(lambda u: _viterbi_one(model, params, u))(units), static_argnums=0
-)
+def _viterbi_program(model, chunk_size, params, units):
+    return chunks.apply(jax.vmap(lambda u: _viterbi_one(model, params, u)), units, chunk_size)
 
 
-def viterbi(model: MarkovModel, params, data, *, lengths=None):
+_viterbi_jit = jax.jit(_viterbi_program, static_argnums=(0, 1))
+
+
+def viterbi(model: MarkovModel, params, data, *, lengths=None, chunk_size: int | None = None):
     """The most likely state path of every sequence (max-plus forward scan, then backtracking).
 
     .. math::
@@ -73,6 +76,7 @@ def viterbi(model: MarkovModel, params, data, *, lengths=None):
       params: its parameters.
       data: pytree of leaves (S, T, ...) (one sequence: S = 1).
       lengths: optional (S,) sequence lengths.
+      chunk_size: sequences decoded at a time (default: from the memory budget, as the E-step's).
 
     Returns:
       int32 (S, T) paths, ``-1`` on padding steps.
@@ -81,7 +85,12 @@ def viterbi(model: MarkovModel, params, data, *, lengths=None):
       >>> paths = jaxem.viterbi(hmm, result.params, counts[None])
     """
     params, units = checked_inputs(model, params, data, lengths)
-    return _viterbi_jit(model, params, units)
+    size = (
+        chunks.chunk_size_for(model, units)
+        if chunk_size is None
+        else validation.check_positive_int(chunk_size, "chunk_size")
+    )
+    return _viterbi_jit(model, size, params, units)
 
 
 class SampledSequences(NamedTuple):

@@ -139,5 +139,5 @@ def predict(model, params, data, *, lengths=None, chunk_size: int | None = None)
       >>> labels = jaxem.predict(jaxem.models.gaussian_mixture(2), result.params, faithful)
     """
     if isinstance(model, MarkovModel):
-        return viterbi(model, params, data, lengths=lengths)
+        return viterbi(model, params, data, lengths=lengths, chunk_size=chunk_size)
     return hard_labels(model, posterior(model, params, data, lengths=lengths, chunk_size=chunk_size))
