@@ -34,7 +34,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "accumulate", "apply", "chunk_size_for", "num_units", "rows_per_chunk"]
+from jaxem import validation
+
+__all__ = [
+    "DEFAULT_MEMORY_BUDGET",
+    "accumulate",
+    "apply",
+    "chunk_size_for",
+    "num_units",
+    "resolve_chunk_size",
+    "rows_per_chunk",
+]
 
 # Bytes the per-chunk working arrays (all restarts together) may take by default.
 DEFAULT_MEMORY_BUDGET = 32 * 2**20
@@ -59,6 +69,13 @@ def chunk_size_for(model, units, num_restarts: int = 1, memory_budget: int = DEF
     size_p = model.potential_count(example)
     size_u = sum(math.prod(x.shape) for x in jax.tree.leaves(example))
     return rows_per_chunk(4 * num_restarts * size_p + size_u * (size_u + 3) // 2, num_units(units), memory_budget)
+
+
+def resolve_chunk_size(model, units, chunk_size: int | None) -> int:
+    """A user's ``chunk_size`` checked on the host, or :func:`chunk_size_for` one restart when None."""
+    if chunk_size is None:
+        return chunk_size_for(model, units)
+    return validation.check_positive_int(chunk_size, "chunk_size")
 
 
 def rows_per_chunk(numbers_per_row: int, total: int, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> int:

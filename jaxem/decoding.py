@@ -85,11 +85,7 @@ def viterbi(model: MarkovModel, params, data, *, lengths=None, chunk_size: int |
       >>> paths = jaxem.viterbi(hmm, result.params, counts[None])
     """
     params, units = checked_inputs(model, params, data, lengths)
-    size = (
-        chunks.chunk_size_for(model, units)
-        if chunk_size is None
-        else validation.check_positive_int(chunk_size, "chunk_size")
-    )
+    size = chunks.resolve_chunk_size(model, units, chunk_size)
     return _viterbi_jit(model, size, params, units)
 
 

@@ -36,12 +36,6 @@ def checked_arguments(model, params, data, weights, lengths):
     return params, units, weights
 
 
-def _chunk_size(model, units, chunk_size):
-    if chunk_size is None:
-        return chunks.chunk_size_for(model, units)
-    return validation.check_positive_int(chunk_size, "chunk_size")
-
-
 def _em_step_program(model, config, params, units, weights):
     algorithm = _algorithm.build(model, config)
     return algorithm.step(algorithm.init(params, units, weights), units, weights)[0].params
@@ -70,7 +64,7 @@ def em_step(
       >>> jax.jit(lambda p: jaxem.em_step(model, p, data))(params)  # traceable too
     """
     params, units, weights = checked_arguments(model, params, data, weights, lengths)
-    size = _chunk_size(model, units, chunk_size)
+    size = chunks.resolve_chunk_size(model, units, chunk_size)
     config = _algorithm.settings(optimizer, num_gradient_steps, size)
     return _em_step_jit(model, config, params, units, weights)
 
@@ -94,7 +88,7 @@ _per_unit_jit = jax.jit(_per_unit_program, static_argnums=(0, 1))
 def log_likelihood(model, params, data, weights=None, *, lengths=None, chunk_size: int | None = None):
     """``sum_i w_i log p(x_i; params)`` (without ``log_prior``), summed over chunks of the data."""
     params, units, weights = checked_arguments(model, params, data, weights, lengths)
-    return _log_likelihood_jit(model, _chunk_size(model, units, chunk_size), params, units, weights)
+    return _log_likelihood_jit(model, chunks.resolve_chunk_size(model, units, chunk_size), params, units, weights)
 
 
 def posterior(model, params, data, *, lengths=None, chunk_size: int | None = None):
@@ -106,7 +100,7 @@ def per_unit(model, params, data, *, lengths=None, chunk_size: int | None = None
     """``(log p(x_i), posterior)`` for every unit (observation, or sequence of a ``MarkovModel``),
     computed over chunks of the data (:func:`jaxem.chunks.apply`)."""
     params, units, _ = checked_arguments(model, params, data, None, lengths)
-    return _per_unit_jit(model, _chunk_size(model, units, chunk_size), params, units)
+    return _per_unit_jit(model, chunks.resolve_chunk_size(model, units, chunk_size), params, units)
 
 
 def log_likelihoods(model, params, data, *, lengths=None, chunk_size: int | None = None):

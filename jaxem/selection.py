@@ -116,11 +116,7 @@ def criteria(
     """
     count = num_parameters(model, params, fixed)
     params, units, weights = checked_arguments(model, params, data, weights, lengths)
-    size = (
-        chunks.chunk_size_for(model, units)
-        if chunk_size is None
-        else validation.check_positive_int(chunk_size, "chunk_size")
-    )
+    size = chunks.resolve_chunk_size(model, units, chunk_size)
     log_l, n, entropy = (float(x) for x in _summary_jit(model, size, params, units, weights))
     bic = -2.0 * log_l + count * float(np.log(n))
     return Criteria(log_l, count, n, bic, -2.0 * log_l + 2.0 * count, bic + 2.0 * entropy, entropy)
