@@ -2,7 +2,7 @@
 compiled programs are dropped after each test module.
 
 XLA:CPU maps each compiled program's code and data into memory in dozens of separate mappings
-(a jaxem fit's eight programs take ~540; measured with /proc/self/maps), and JAX keeps every
+(a jaxem fit's eight programs take ~580: `python benchmarks/memory_mappings.py`), and JAX keeps every
 program it compiled for the life of the process. A pytest-xdist worker that runs half the suite
 would pass Linux's default limit of 65530 mappings per process (vm.max_map_count), after which
 allocations fail at random: MemoryError or SystemError in unrelated code, or a crashed worker.
